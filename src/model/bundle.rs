@@ -1,0 +1,201 @@
+//! Assembles the served model: backbone (default GGUF, a GGUF path or an HF directory), optional
+//! LoRA adapter merged at load, the ECG encoder, and the tokenizer.
+use std::path::{Path, PathBuf};
+
+use candle_core::{DType, Device, Tensor};
+use candle_nn::{VarBuilder, VarMap};
+use tokenizers::Tokenizer;
+
+use super::config::LlamaConfig;
+use super::encoder::{seeded_init, EcgEncoder, EncoderConfig};
+use super::error::{ModelError, Result};
+use super::lora::Adapter;
+use super::weights::Weights;
+use super::{fetch, gguf, hf, tokenizer, Llama};
+
+/// Encoder files saved next to a PEFT adapter.
+pub const ENCODER_CONFIG_FILE: &str = "encoder_config.json";
+pub const ENCODER_WEIGHTS_FILE: &str = "encoder.safetensors";
+/// Seed of the untrained encoder used when no adapter directory is given.
+pub const UNTRAINED_ENCODER_SEED: u64 = 0;
+
+/// Where the backbone comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BackboneSource {
+    /// SmolLM2-135M-Instruct, fetched into the cache on first use.
+    Default,
+    Gguf(PathBuf),
+    HfDir(PathBuf),
+}
+
+impl BackboneSource {
+    /// `default`, a `.gguf` file, or an HF-layout directory.
+    pub fn parse(s: &str) -> Self {
+        if s == "default" || s.is_empty() {
+            return BackboneSource::Default;
+        }
+        let p = PathBuf::from(s);
+        if p.is_dir() {
+            BackboneSource::HfDir(p)
+        } else {
+            BackboneSource::Gguf(p)
+        }
+    }
+}
+
+/// A backbone's config, f32 weights (HF names) and tokenizer.
+pub struct Backbone {
+    pub config: LlamaConfig,
+    pub weights: Weights,
+    pub tokenizer: Tokenizer,
+}
+
+pub fn load_backbone(src: &BackboneSource, dev: &Device) -> Result<Backbone> {
+    match src {
+        BackboneSource::Default => load_gguf(&fetch::default_gguf()?, dev),
+        BackboneSource::Gguf(p) => load_gguf(p, dev),
+        BackboneSource::HfDir(d) => {
+            let m = hf::load(d, dev)?;
+            Ok(Backbone {
+                config: m.config,
+                weights: m.weights,
+                tokenizer: m.tokenizer,
+            })
+        }
+    }
+}
+
+fn load_gguf(path: &Path, dev: &Device) -> Result<Backbone> {
+    let m = gguf::load(path, dev)?;
+    let tokenizer = tokenizer::from_gguf_vocab(&m.vocab)?;
+    Ok(Backbone {
+        config: m.config,
+        weights: m.weights,
+        tokenizer,
+    })
+}
+
+/// The ECG encoder stored in `dir` (config + safetensors), or an untrained, seeded one.
+pub fn load_encoder(
+    dir: Option<&Path>,
+    head_dim: usize,
+    prefix_slots: usize,
+    dev: &Device,
+) -> Result<(EcgEncoder, bool)> {
+    let mut vm = VarMap::new();
+    if let Some(dir) = dir {
+        let cfg_path = dir.join(ENCODER_CONFIG_FILE);
+        let raw = std::fs::read_to_string(&cfg_path).map_err(|e| ModelError::io(&cfg_path, e))?;
+        let cfg: EncoderConfig =
+            serde_json::from_str(&raw).map_err(|e| ModelError::format(&cfg_path, e.to_string()))?;
+        if cfg.out_dim != head_dim {
+            return Err(ModelError::format(
+                &cfg_path,
+                format!(
+                    "encoder out_dim {} does not match the backbone head size {head_dim}",
+                    cfg.out_dim
+                ),
+            ));
+        }
+        let enc = EcgEncoder::load(VarBuilder::from_varmap(&vm, DType::F32, dev), &cfg)?;
+        let w = dir.join(ENCODER_WEIGHTS_FILE);
+        vm.load(&w)
+            .map_err(|e| ModelError::format(&w, e.to_string()))?;
+        // BatchNorm keeps copies of its running statistics: rebuild from the loaded map.
+        let enc2 = EcgEncoder::load(VarBuilder::from_varmap(&vm, DType::F32, dev), &cfg)?;
+        drop(enc);
+        return Ok((enc2, true));
+    }
+    let cfg = EncoderConfig::default_for(head_dim, prefix_slots);
+    let enc = EcgEncoder::load(VarBuilder::from_varmap(&vm, DType::F32, dev), &cfg)?;
+    seeded_init(&vm, UNTRAINED_ENCODER_SEED)?;
+    let enc = {
+        drop(enc);
+        EcgEncoder::load(VarBuilder::from_varmap(&vm, DType::F32, dev), &cfg)?
+    };
+    Ok((enc, false))
+}
+
+/// What to load.
+#[derive(Debug, Clone)]
+pub struct LoadOptions {
+    pub backbone: BackboneSource,
+    /// A directory with a PEFT adapter and the encoder trained with it.
+    pub adapter: Option<PathBuf>,
+    /// ECG prefix slots of an untrained encoder (a trained one carries its own).
+    pub prefix_slots: usize,
+}
+
+/// The whole served model.
+pub struct MeitModel {
+    pub llm: Llama,
+    pub encoder: EcgEncoder,
+    pub tokenizer: Tokenizer,
+    /// Token ids that end generation (`<|im_end|>`, `<|endoftext|>`).
+    pub eos_ids: Vec<u32>,
+    /// Whether a trained adapter and encoder were loaded.
+    pub trained: bool,
+}
+
+impl MeitModel {
+    pub fn load(opts: &LoadOptions, dev: &Device) -> Result<Self> {
+        let mut bb = load_backbone(&opts.backbone, dev)?;
+        if let Some(dir) = &opts.adapter {
+            let adapter = Adapter::load(dir, dev)?;
+            adapter.merge_into(&mut bb.weights)?;
+        }
+        let llm = Llama::load(&bb.weights, &bb.config, dev)?;
+        let (encoder, trained) = load_encoder(
+            opts.adapter.as_deref(),
+            bb.config.head_dim(),
+            opts.prefix_slots,
+            dev,
+        )?;
+        let eos_ids = ["<|im_end|>", "<|endoftext|>", "</s>", "<|eot_id|>"]
+            .iter()
+            .filter_map(|t| bb.tokenizer.token_to_id(t))
+            .collect();
+        Ok(MeitModel {
+            llm,
+            encoder,
+            tokenizer: bb.tokenizer,
+            eos_ids,
+            trained: trained && opts.adapter.is_some(),
+        })
+    }
+
+    /// ECG vectors `(P, D)` of one preprocessed record (lead-major `12 * samples`).
+    pub fn encode_ecg(&self, data: &[f32], samples: usize) -> Result<Tensor> {
+        self.encoder.encode(data, samples, self.llm.device())
+    }
+
+    /// Greedy generation for one prompt, with an optional ECG prefix; stops at an EOS id
+    /// (not included) or after `max_tokens`.
+    pub fn generate_greedy(
+        &self,
+        prompt: &[u32],
+        prefix: Option<&Tensor>,
+        max_tokens: usize,
+    ) -> Result<Vec<u32>> {
+        let p = prefix.map(|t| t.dim(0)).transpose()?.unwrap_or(0);
+        let mut cache = self.llm.new_cache(p + prompt.len() + max_tokens, false)?;
+        if let Some(prefix) = prefix {
+            self.llm.write_prefix(prefix, &mut cache)?;
+        }
+        let mut out = Vec::new();
+        let mut next: Vec<u32> = prompt.to_vec();
+        for _ in 0..max_tokens {
+            let logits = self.llm.forward(&mut [super::SeqInput {
+                tokens: &next,
+                cache: &mut cache,
+            }])?;
+            let id = super::llama::argmax(&logits)?;
+            if self.eos_ids.contains(&id) {
+                break;
+            }
+            out.push(id);
+            next = vec![id];
+        }
+        Ok(out)
+    }
+}

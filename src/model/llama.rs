@@ -1,0 +1,322 @@
+//! Llama decoder with MEIT prefix fusion, over ragged batches.
+//!
+//! Every sequence in a batch brings its own new tokens (a prefill chunk or one decode token) and
+//! its own cache. Linear layers run once over all `N` new tokens; attention runs per sequence
+//! over that sequence's cache: `P` ECG prefix slots (keys/values from the layer's own
+//! `k_proj`/`v_proj` of the tiled ECG vector, no norm, no RoPE, visible to every text query),
+//! then the text slots under a causal mask. Text positions start at 0.
+use candle_core::{DType, Device, Tensor, D};
+
+use super::config::LlamaConfig;
+use super::error::{ModelError, Result};
+use super::kv::SeqCache;
+use super::linear::Linear;
+use super::weights::{layer_linear_names, Weights};
+
+/// One sequence's part of a ragged batch.
+pub struct SeqInput<'a> {
+    pub tokens: &'a [u32],
+    pub cache: &'a mut SeqCache,
+}
+
+pub struct Block {
+    pub q: Linear,
+    pub k: Linear,
+    pub v: Linear,
+    pub o: Linear,
+    pub gate: Linear,
+    pub up: Linear,
+    pub down: Linear,
+    pub ln_attn: Tensor,
+    pub ln_mlp: Tensor,
+}
+
+pub struct Llama {
+    cfg: LlamaConfig,
+    embed: Tensor,
+    blocks: Vec<Block>,
+    norm: Tensor,
+    lm_head: Tensor,
+    cos: Tensor,
+    sin: Tensor,
+    device: Device,
+}
+
+impl Llama {
+    /// Builds the model from HF-named weights. `linear` chooses each linear layer's form
+    /// (plain, or with an unmerged LoRA delta) from its HF weight name and weight.
+    pub fn load_with(
+        w: &Weights,
+        cfg: &LlamaConfig,
+        device: &Device,
+        mut linear: impl FnMut(&str, Tensor) -> Result<Linear>,
+    ) -> Result<Self> {
+        let (e, i, v) = (cfg.hidden_size, cfg.intermediate_size, cfg.vocab_size);
+        let (hd, hkv) = (cfg.head_dim(), cfg.num_key_value_heads);
+        if !cfg.num_attention_heads.is_multiple_of(hkv) || hd * cfg.num_attention_heads != e {
+            return Err(ModelError::Input(format!(
+                "inconsistent heads: {} heads, {} kv heads, hidden {}",
+                cfg.num_attention_heads, hkv, e
+            )));
+        }
+        let embed = w.get("model.embed_tokens.weight", &[v, e])?;
+        let mut blocks = Vec::with_capacity(cfg.num_hidden_layers);
+        for l in 0..cfg.num_hidden_layers {
+            let [qn, kn, vn, on, gn, un, dn] = layer_linear_names(l);
+            let mut lin = |name: &str, shape: &[usize]| -> Result<Linear> {
+                let t = w.get(name, shape)?;
+                linear(name, t)
+            };
+            blocks.push(Block {
+                q: lin(&qn, &[e, e])?,
+                k: lin(&kn, &[hkv * hd, e])?,
+                v: lin(&vn, &[hkv * hd, e])?,
+                o: lin(&on, &[e, e])?,
+                gate: lin(&gn, &[i, e])?,
+                up: lin(&un, &[i, e])?,
+                down: lin(&dn, &[e, i])?,
+                ln_attn: w.get(&format!("model.layers.{l}.input_layernorm.weight"), &[e])?,
+                ln_mlp: w.get(
+                    &format!("model.layers.{l}.post_attention_layernorm.weight"),
+                    &[e],
+                )?,
+            });
+        }
+        let norm = w.get("model.norm.weight", &[e])?;
+        let lm_head = if w.contains("lm_head.weight") && !cfg.tie_word_embeddings {
+            w.get("lm_head.weight", &[v, e])?
+        } else {
+            embed.clone()
+        };
+        let (cos, sin) = rope_tables(cfg, device)?;
+        Ok(Llama {
+            cfg: cfg.clone(),
+            embed,
+            blocks,
+            norm,
+            lm_head,
+            cos,
+            sin,
+            device: device.clone(),
+        })
+    }
+
+    /// Builds the model with plain linear layers.
+    pub fn load(w: &Weights, cfg: &LlamaConfig, device: &Device) -> Result<Self> {
+        Self::load_with(w, cfg, device, |_, t| Ok(Linear::new(t)))
+    }
+
+    pub fn config(&self) -> &LlamaConfig {
+        &self.cfg
+    }
+
+    pub fn device(&self) -> &Device {
+        &self.device
+    }
+
+    pub fn blocks(&self) -> &[Block] {
+        &self.blocks
+    }
+
+    /// A fresh cache sized for `capacity` slots.
+    pub fn new_cache(&self, capacity: usize, growable: bool) -> Result<SeqCache> {
+        SeqCache::new(&self.cfg, capacity, growable, &self.device)
+    }
+
+    /// Writes the ECG prefix (`ecg: (P, D)`) into the first `P` slots of an empty cache.
+    pub fn write_prefix(&self, ecg: &Tensor, cache: &mut SeqCache) -> Result<()> {
+        if !cache.is_empty() {
+            return Err(ModelError::Input(
+                "the ECG prefix must be written before any text".into(),
+            ));
+        }
+        let (p, d) = ecg.dims2()?;
+        let (h, hkv) = (self.cfg.num_attention_heads, self.cfg.num_key_value_heads);
+        if d != self.cfg.head_dim() {
+            return Err(ModelError::Input(format!(
+                "ECG vectors have size {d}, the backbone's head size is {}",
+                self.cfg.head_dim()
+            )));
+        }
+        cache.reserve(p)?;
+        // (P, D) -> (P, H*D): each vector tiled H times
+        let tiled = ecg.repeat((1, h))?;
+        for (l, b) in self.blocks.iter().enumerate() {
+            // (P, Hkv*D) -> (Hkv, P, D)
+            let k = b.k.forward(&tiled)?.reshape((p, hkv, d))?.transpose(0, 1)?;
+            let v = b.v.forward(&tiled)?.reshape((p, hkv, d))?.transpose(0, 1)?;
+            cache.write(l, &k.contiguous()?, &v.contiguous()?)?;
+        }
+        cache.advance(p);
+        cache.mark_prefix();
+        Ok(())
+    }
+
+    /// Runs the new tokens of every sequence through the model, appending them to the caches,
+    /// and returns the logits of each sequence's last new token: `(B, V)`.
+    pub fn forward(&self, seqs: &mut [SeqInput<'_>]) -> Result<Tensor> {
+        let hidden = self.forward_hidden(seqs)?;
+        let mut last = Vec::with_capacity(seqs.len());
+        let mut off = 0;
+        for s in seqs.iter() {
+            off += s.tokens.len();
+            last.push(hidden.narrow(0, off - 1, 1)?);
+        }
+        // (B, E) -> (B, V)
+        let h = Tensor::cat(&last, 0)?;
+        let h = candle_nn::ops::rms_norm(&h, &self.norm, self.cfg.rms_norm_eps as f32)?;
+        Ok(h.matmul(&self.lm_head.t()?)?)
+    }
+
+    /// Hidden states after the last block for all new tokens, `(N, E)`, before the final norm.
+    pub fn forward_hidden(&self, seqs: &mut [SeqInput<'_>]) -> Result<Tensor> {
+        let mut ids = Vec::new();
+        for s in seqs.iter_mut() {
+            if s.tokens.is_empty() {
+                return Err(ModelError::Input("a sequence brought no tokens".into()));
+            }
+            s.cache.reserve(s.tokens.len())?;
+            ids.extend_from_slice(s.tokens);
+        }
+        let n_total = ids.len();
+        let ids = Tensor::from_vec(ids, n_total, &self.device)?;
+        // (N, E)
+        let mut x = self.embed.index_select(&ids, 0)?;
+        for (l, b) in self.blocks.iter().enumerate() {
+            x = self.block_forward(l, b, &x, seqs)?;
+        }
+        for s in seqs.iter_mut() {
+            s.cache.advance(s.tokens.len());
+        }
+        Ok(x)
+    }
+
+    fn block_forward(
+        &self,
+        l: usize,
+        b: &Block,
+        x: &Tensor,
+        seqs: &mut [SeqInput<'_>],
+    ) -> Result<Tensor> {
+        let eps = self.cfg.rms_norm_eps as f32;
+        let h = candle_nn::ops::rms_norm(x, &b.ln_attn, eps)?;
+        let q = b.q.forward(&h)?;
+        let k = b.k.forward(&h)?;
+        let v = b.v.forward(&h)?;
+        let mut outs = Vec::with_capacity(seqs.len());
+        let mut off = 0;
+        for s in seqs.iter_mut() {
+            let n = s.tokens.len();
+            outs.push(self.attend(
+                l,
+                &q.narrow(0, off, n)?,
+                &k.narrow(0, off, n)?,
+                &v.narrow(0, off, n)?,
+                s.cache,
+            )?);
+            off += n;
+        }
+        let att = if outs.len() == 1 {
+            outs.pop()
+                .ok_or_else(|| ModelError::Input("empty batch".into()))?
+        } else {
+            Tensor::cat(&outs, 0)?
+        };
+        let x = (x + b.o.forward(&att)?)?;
+        let h = candle_nn::ops::rms_norm(&x, &b.ln_mlp, eps)?;
+        let m = (candle_nn::ops::silu(&b.gate.forward(&h)?)? * b.up.forward(&h)?)?;
+        Ok((x + b.down.forward(&m)?)?)
+    }
+
+    /// Attention of one sequence's `n` new tokens over its cache. `q: (n, H*D)`,
+    /// `k, v: (n, Hkv*D)`; returns `(n, H*D)`.
+    fn attend(
+        &self,
+        l: usize,
+        q: &Tensor,
+        k: &Tensor,
+        v: &Tensor,
+        cache: &mut SeqCache,
+    ) -> Result<Tensor> {
+        let (h, hkv, d) = (
+            self.cfg.num_attention_heads,
+            self.cfg.num_key_value_heads,
+            self.cfg.head_dim(),
+        );
+        let g = h / hkv;
+        let n = q.dim(0)?;
+        let pos = cache.text_len();
+        let cos = self.cos.narrow(0, pos, n)?;
+        let sin = self.sin.narrow(0, pos, n)?;
+        // (n, H*D) -> (1, H, n, D), RoPE, -> (H, n, D)
+        let q = q.reshape((1, n, h, d))?.transpose(1, 2)?.contiguous()?;
+        let q = candle_nn::rotary_emb::rope(&q, &cos, &sin)?.squeeze(0)?;
+        let k = k.reshape((1, n, hkv, d))?.transpose(1, 2)?.contiguous()?;
+        let k = candle_nn::rotary_emb::rope(&k, &cos, &sin)?.squeeze(0)?;
+        // (n, Hkv*D) -> (Hkv, n, D)
+        let v = v.reshape((n, hkv, d))?.transpose(0, 1)?.contiguous()?;
+        cache.write(l, &k, &v)?;
+        let before = cache.len();
+        let total = before + n;
+        let (kc, vc) = cache.view(l, total)?;
+        // (H, n, D) -> (Hkv, g*n, D): query heads j*g..j*g+g share kv head j
+        let q = q.reshape((hkv, g * n, d))?;
+        // (Hkv, g*n, D) x (Hkv, D, L) -> (Hkv, g*n, L)
+        let att = (q.matmul(&kc.t()?)? * (1.0 / (d as f64).sqrt()))?;
+        let att = if n > 1 {
+            let mask = causal_mask(n, g, before, total, &self.device)?;
+            att.broadcast_add(&mask)?
+        } else {
+            att
+        };
+        let att = candle_nn::ops::softmax_last_dim(&att)?;
+        // (Hkv, g*n, L) x (Hkv, L, D) -> (Hkv, g*n, D) -> (H, n, D) -> (n, H*D)
+        let out = att.matmul(&vc.contiguous()?)?;
+        Ok(out
+            .reshape((h, n, d))?
+            .transpose(0, 1)?
+            .contiguous()?
+            .reshape((n, h * d))?)
+    }
+}
+
+/// Additive mask `(g*n, L)`: new token `t` (at cache index `before + t`) sees keys `0..=before+t`,
+/// which includes every prefix slot.
+fn causal_mask(n: usize, g: usize, before: usize, total: usize, dev: &Device) -> Result<Tensor> {
+    let mut m = Vec::with_capacity(g * n * total);
+    for _ in 0..g {
+        for t in 0..n {
+            for j in 0..total {
+                m.push(if j > before + t {
+                    f32::NEG_INFINITY
+                } else {
+                    0.0
+                });
+            }
+        }
+    }
+    Ok(Tensor::from_vec(m, (g * n, total), dev)?)
+}
+
+/// RoPE tables `(max_pos, D/2)`, HF rotate-half convention.
+fn rope_tables(cfg: &LlamaConfig, dev: &Device) -> Result<(Tensor, Tensor)> {
+    let d = cfg.head_dim();
+    let inv: Vec<f32> = (0..d / 2)
+        .map(|i| 1.0 / (cfg.rope_theta as f32).powf(2.0 * i as f32 / d as f32))
+        .collect();
+    let inv = Tensor::from_vec(inv, (1, d / 2), dev)?;
+    let max = cfg.max_position_embeddings;
+    let t = Tensor::arange(0u32, max as u32, dev)?
+        .to_dtype(DType::F32)?
+        .reshape((max, 1))?;
+    let freqs = t.broadcast_mul(&inv)?;
+    Ok((freqs.cos()?, freqs.sin()?))
+}
+
+/// Index of the largest logit of a `(V,)` or `(1, V)` tensor.
+pub fn argmax(logits: &Tensor) -> Result<u32> {
+    Ok(logits
+        .flatten_all()?
+        .argmax(D::Minus1)?
+        .to_scalar::<u32>()?)
+}

@@ -1,0 +1,30 @@
+//! The MEIT model in candle: ECG encoder, prefix-fused Llama, LoRA, weight loading, tokenizer.
+//!
+//! Shape legend used in comments throughout this module:
+//! - `N`: tokens in a ragged batch (all sequences' new tokens concatenated)
+//! - `n`: new tokens of one sequence, `L`: one sequence's cached length (prefix + text)
+//! - `H`: query heads, `Hkv`: key/value heads, `g = H / Hkv`, `D`: head dim, `E = H * D`: hidden
+//! - `P`: ECG prefix slots, `V`: vocabulary, `B`: batch of records, `C`: channels, `T`: samples
+//!
+//! This module knows nothing of tokio, axum or metrics.
+
+pub mod bundle;
+pub mod chat;
+pub mod config;
+pub mod encoder;
+pub mod error;
+pub mod fetch;
+pub mod gguf;
+pub mod hf;
+pub mod kv;
+pub mod linear;
+pub mod llama;
+pub mod lora;
+pub mod npy;
+pub mod tokenizer;
+pub mod weights;
+
+pub use config::LlamaConfig;
+pub use error::ModelError;
+pub use kv::SeqCache;
+pub use llama::{Llama, SeqInput};
