@@ -4,4 +4,5 @@ mod integration {
     pub mod golden_llm;
     pub mod golden_tokenizer;
     pub mod lora_merge;
+    pub mod train_data;
 }

@@ -1,1 +1,37 @@
-fn main() {}
+//! `trainer`: builds the instruction dataset; instruction tuning and the benchmark follow.
+use anyhow::{Context, Result};
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(
+    name = "trainer",
+    version,
+    about = "MEIT instruction tuning and benchmark"
+)]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Build the instruction dataset (JSONL) and print its statistics.
+    Prepare(meit::cli::prepare::PrepareArgs),
+}
+
+fn main() -> Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    match Cli::parse().cmd {
+        Cmd::Prepare(args) => {
+            let stats = meit::cli::prepare::run(&args).context("trainer prepare")?;
+            println!("{}", meit::cli::prepare::summary(&stats));
+            println!("wrote {}", args.out.display());
+        }
+    }
+    Ok(())
+}

@@ -1,2 +1,3 @@
 //! Command implementations shared by the binaries (the binaries only parse flags and print).
+pub mod prepare;
 pub mod report;

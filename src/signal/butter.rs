@@ -22,15 +22,26 @@ impl C {
     fn real(re: f64) -> Self {
         C { re, im: 0.0 }
     }
-    /// Principal square root (branch cut on the negative real axis), as numpy.
+    /// Principal square root, with glibc's `csqrt` algorithm (what numpy calls), which
+    /// avoids cancellation by deriving one part from `Im z = 2 Re Im`.
     fn sqrt(self) -> Self {
-        let r = self.re.hypot(self.im);
-        if r == 0.0 {
-            return C::real(0.0);
+        let (x, y) = (self.re, self.im);
+        if y == 0.0 {
+            return if x >= 0.0 {
+                C::new(x.sqrt(), y)
+            } else {
+                C::new(0.0, (-x).sqrt().copysign(y))
+            };
         }
-        let re = ((r + self.re) / 2.0).sqrt();
-        let im = ((r - self.re) / 2.0).sqrt();
-        C::new(re, if self.im.is_sign_negative() { -im } else { im })
+        let d = x.hypot(y);
+        let (r, s) = if x > 0.0 {
+            let r = (0.5 * (d + x)).sqrt();
+            (r, 0.5 * (y / r))
+        } else {
+            let s = (0.5 * (d - x)).sqrt();
+            ((0.5 * (y / s)).abs(), s)
+        };
+        C::new(r, s.copysign(y))
     }
     fn exp_i(theta: f64) -> Self {
         C::new(theta.cos(), theta.sin())
@@ -58,14 +69,25 @@ impl Mul for C {
         )
     }
 }
+/// numpy's complex division (Smith's algorithm), for bit-compatible results.
 impl Div for C {
     type Output = C;
     fn div(self, o: C) -> C {
-        let d = o.re * o.re + o.im * o.im;
-        C::new(
-            (self.re * o.re + self.im * o.im) / d,
-            (self.im * o.re - self.re * o.im) / d,
-        )
+        if o.re.abs() >= o.im.abs() {
+            let rat = o.im / o.re;
+            let scl = 1.0 / (o.re + o.im * rat);
+            C::new(
+                (self.re + self.im * rat) * scl,
+                (self.im - self.re * rat) * scl,
+            )
+        } else {
+            let rat = o.re / o.im;
+            let scl = 1.0 / (o.im + o.re * rat);
+            C::new(
+                (self.re * rat + self.im) * scl,
+                (self.im * rat - self.re) * scl,
+            )
+        }
     }
 }
 impl Neg for C {
@@ -76,15 +98,29 @@ impl Neg for C {
 }
 
 /// `numpy.poly`: coefficients (highest power first) of the monic polynomial with these roots,
-/// built by successive convolution with `[1, -root]`.
+/// built by successive `numpy.convolve(a, [1, -root])`.
+///
+/// The rounding order reproduces numpy's: the convolution's interior outputs are 2-term
+/// dot products `a[k-1] * (-r) + a[k] * 1` evaluated by BLAS `zdotu` (separate real/imag
+/// partial sums, combined at the end). This makes the coefficients bit-identical to scipy's
+/// for the service's filter; the order-8 transfer function is so ill-conditioned that a few
+/// ulps in `a` move `filtfilt`'s output by ~5e-5 near the edges.
 fn poly(roots: &[C]) -> Vec<C> {
     let mut a = vec![C::real(1.0)];
     for &r in roots {
-        let mut next = vec![C::real(0.0); a.len() + 1];
-        for (i, &c) in a.iter().enumerate() {
-            next[i] = next[i] + c;
-            next[i + 1] = next[i + 1] - c * r;
+        let n = -r;
+        let len = a.len();
+        let mut next = Vec::with_capacity(len + 1);
+        next.push(a[0]);
+        for k in 1..len {
+            let (x0, x1) = (a[k - 1], a[k]);
+            let dot0 = x0.re * n.re + x1.re;
+            let dot1 = x0.im * n.im;
+            let dot2 = x0.re * n.im;
+            let dot3 = x0.im * n.re + x1.im;
+            next.push(C::new(dot0 - dot1, dot2 + dot3));
         }
+        next.push(a[len - 1] * n);
         a = next;
     }
     a

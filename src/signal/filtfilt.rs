@@ -82,14 +82,16 @@ fn solve(mut mat: Vec<Vec<f64>>, mut rhs: Vec<f64>) -> Vec<f64> {
         }
         mat.swap(col, piv);
         rhs.swap(col, piv);
-        let d = mat[col][col];
-        for r in col + 1..m {
-            let f = mat[r][col] / d;
+        let (top, bottom) = mat.split_at_mut(col + 1);
+        let pivot_row = &top[col];
+        let d = pivot_row[col];
+        for (k, row) in bottom.iter_mut().enumerate() {
+            let f = row[col] / d;
             if f != 0.0 {
-                for c in col..m {
-                    mat[r][c] -= f * mat[col][c];
+                for (dst, src) in row[col..].iter_mut().zip(&pivot_row[col..]) {
+                    *dst -= f * src;
                 }
-                rhs[r] -= f * rhs[col];
+                rhs[col + 1 + k] -= f * rhs[col];
             }
         }
     }
@@ -179,9 +181,9 @@ mod tests {
         for (p, q) in zi.iter().zip(&zf) {
             assert!((p - q).abs() < 1e-6);
         }
-        // scipy.signal.lfilter_zi([1], [1, -0.5]) == [0.5]
+        // scipy.signal.lfilter_zi([1], [1, -0.5]) == [1.0] (steady state y = 2 = 1 + zi)
         let zi = lfilter_zi(&[1.0], &[1.0, -0.5]);
-        assert!((zi[0] - 0.5).abs() < 1e-15, "{zi:?}");
+        assert_eq!(zi, vec![1.0]);
     }
 
     #[test]

@@ -103,7 +103,9 @@ pub fn read_mat_v4_matrix(path: &Path, name: &str) -> Result<MatMatrix, SignalEr
         let parts = if imagf != 0 { 2 } else { 1 };
         let name_start = pos + 20;
         let data_start = name_start + namlen;
-        let data_end = data_start + count * width * parts;
+        let data_end = count
+            .saturating_mul(width * parts)
+            .saturating_add(data_start);
         if data_end > bytes.len() {
             return Err(data_err(
                 path,

@@ -20,6 +20,8 @@ mod wfdb;
 #[cfg(test)]
 mod golden_tests;
 #[cfg(test)]
+mod pipeline_tests;
+#[cfg(test)]
 mod testutil;
 
 pub use butter::butter_bandpass;

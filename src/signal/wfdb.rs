@@ -206,8 +206,8 @@ fn decode(format: u32, bytes: &[u8], nsig_in_file: usize, nsamp: usize) -> Vec<O
 
 fn bytes_needed(format: u32, samples: usize) -> usize {
     match format {
-        16 => 2 * samples,
-        _ => (3 * samples).div_ceil(2),
+        16 => samples.saturating_mul(2),
+        _ => samples.saturating_mul(3).div_ceil(2),
     }
 }
 
@@ -276,7 +276,7 @@ pub fn read_wfdb(record_path_without_ext: &Path) -> Result<RawEcg, SignalError> 
                 n
             }
         };
-        let need = bytes_needed(first.format, nsamp * g);
+        let need = bytes_needed(first.format, nsamp.saturating_mul(g));
         if body.len() < need {
             return Err(SignalError::Data {
                 path,

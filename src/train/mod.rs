@@ -1,0 +1,2 @@
+//! Training: datasets, instruction templating, the LoRA training loop, evaluation.
+pub mod data;
