@@ -3,7 +3,7 @@ use std::path::{Path, PathBuf};
 
 use candle_core::Device;
 
-use crate::model::bundle::{BackboneSource, LoadOptions, MeitModel};
+use crate::model::bundle::{BackboneSource, LoadOptions, MeitModel, Precision};
 use crate::model::{chat, tokenizer, ModelError};
 use crate::signal::{self, SignalError, TARGET_LEN};
 
@@ -25,6 +25,9 @@ pub struct ReportArgs {
     /// Directory with a trained PEFT adapter and ECG encoder.
     #[arg(long, env = "MEIT_ADAPTER")]
     pub adapter: Option<PathBuf>,
+    /// Decode precision: f32 (exact to the references), q8_0 or q4_0 (faster).
+    #[arg(long, default_value = "f32")]
+    pub precision: String,
     /// Maximum tokens to generate.
     #[arg(long, default_value_t = 128)]
     pub max_tokens: usize,
@@ -81,6 +84,7 @@ pub fn run(args: &ReportArgs) -> Result<String, ReportError> {
         backbone: BackboneSource::parse(&args.model),
         adapter: args.adapter.clone(),
         prefix_slots: 1,
+        precision: Precision::parse(&args.precision)?,
     };
     let model = MeitModel::load(&opts, &dev)?;
     let prefix = model.encode_ecg(&ecg.data, TARGET_LEN)?;

@@ -2,6 +2,7 @@
 //! LoRA adapter merged at load, the ECG encoder, and the tokenizer.
 use std::path::{Path, PathBuf};
 
+use candle_core::quantized::GgmlDType;
 use candle_core::{DType, Device, Tensor};
 use candle_nn::{VarBuilder, VarMap};
 use tokenizers::Tokenizer;
@@ -116,6 +117,41 @@ pub fn load_encoder(
     Ok((enc, false))
 }
 
+/// Precision of the decode path. Prefill (steps of more than `max_rows` tokens) always runs the
+/// f32 weights; steps of at most `max_rows` tokens use a quantized copy when one is chosen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Precision {
+    F32,
+    Q8_0,
+    Q4_0,
+}
+
+impl Precision {
+    pub fn parse(s: &str) -> Result<Self> {
+        match s.to_ascii_lowercase().as_str() {
+            "f32" => Ok(Precision::F32),
+            "q8_0" | "q8" => Ok(Precision::Q8_0),
+            "q4_0" | "q4" => Ok(Precision::Q4_0),
+            other => Err(ModelError::Input(format!(
+                "precision must be f32, q8_0 or q4_0, got `{other}`"
+            ))),
+        }
+    }
+
+    fn ggml(self) -> Option<GgmlDType> {
+        match self {
+            Precision::F32 => None,
+            Precision::Q8_0 => Some(GgmlDType::Q8_0),
+            Precision::Q4_0 => Some(GgmlDType::Q4_0),
+        }
+    }
+}
+
+/// Steps of at most this many tokens use the quantized weights (decode of up to this many
+/// sequences); above it f32 GEMM is faster on these CPUs.
+pub const DEFAULT_QUANT_MAX_ROWS: usize = 8;
+
 /// What to load.
 #[derive(Debug, Clone)]
 pub struct LoadOptions {
@@ -124,6 +160,20 @@ pub struct LoadOptions {
     pub adapter: Option<PathBuf>,
     /// ECG prefix slots of an untrained encoder (a trained one carries its own).
     pub prefix_slots: usize,
+    /// Decode precision.
+    pub precision: Precision,
+}
+
+impl LoadOptions {
+    /// The default backbone, no adapter, one prefix slot, f32.
+    pub fn default_backbone() -> Self {
+        LoadOptions {
+            backbone: BackboneSource::Default,
+            adapter: None,
+            prefix_slots: 1,
+            precision: Precision::F32,
+        }
+    }
 }
 
 /// The whole served model.
@@ -144,7 +194,10 @@ impl MeitModel {
             let adapter = Adapter::load(dir, dev)?;
             adapter.merge_into(&mut bb.weights)?;
         }
-        let llm = Llama::load(&bb.weights, &bb.config, dev)?;
+        let mut llm = Llama::load(&bb.weights, &bb.config, dev)?;
+        if let Some(dtype) = opts.precision.ggml() {
+            llm.quantize(dtype, DEFAULT_QUANT_MAX_ROWS)?;
+        }
         let (encoder, trained) = load_encoder(
             opts.adapter.as_deref(),
             bb.config.head_dim(),

@@ -1,4 +1,7 @@
-//! A linear layer `y = x W^T`, optionally with an unmerged LoRA delta `scale * (x A^T) B^T`.
+//! A linear layer `y = x W^T`, optionally with an unmerged LoRA delta `scale * (x A^T) B^T`, and
+//! optionally with a quantized copy of `W` used for small steps (decode), where reading the weights
+//! dominates and f32 hits the memory-bandwidth wall.
+use candle_core::quantized::{GgmlDType, QMatMul, QTensor};
 use candle_core::{Module, Tensor};
 
 use super::error::Result;
@@ -11,22 +14,35 @@ pub struct LoraDelta {
     pub scale: f64,
 }
 
+/// A quantized copy of the weight, used when a step has at most `max_rows` rows.
+#[derive(Debug, Clone)]
+struct Quantized {
+    mm: QMatMul,
+    max_rows: usize,
+}
+
 #[derive(Debug, Clone)]
 pub struct Linear {
     /// `(out, in)`
     w: Tensor,
     lora: Option<LoraDelta>,
+    quant: Option<Quantized>,
 }
 
 impl Linear {
     pub fn new(w: Tensor) -> Self {
-        Linear { w, lora: None }
+        Linear {
+            w,
+            lora: None,
+            quant: None,
+        }
     }
 
     pub fn with_lora(w: Tensor, lora: LoraDelta) -> Self {
         Linear {
             w,
             lora: Some(lora),
+            quant: None,
         }
     }
 
@@ -38,8 +54,24 @@ impl Linear {
         self.lora.as_ref()
     }
 
+    /// Adds a quantized copy of the weight (e.g. Q8_0), used for inputs of at most `max_rows`
+    /// rows. Not for layers with an unmerged LoRA delta.
+    pub fn quantize(&mut self, dtype: GgmlDType, max_rows: usize) -> Result<()> {
+        let q = QTensor::quantize(&self.w, dtype)?;
+        self.quant = Some(Quantized {
+            mm: QMatMul::from_qtensor(q)?,
+            max_rows,
+        });
+        Ok(())
+    }
+
     /// `x: (.., in) -> (.., out)`
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        if let Some(q) = &self.quant {
+            if x.rank() == 2 && x.dim(0)? <= q.max_rows && self.lora.is_none() {
+                return Ok(q.mm.forward(&x.contiguous()?)?);
+            }
+        }
         let y = match x.rank() {
             2 => x.matmul(&self.w.t()?)?,
             _ => candle_nn::Linear::new(self.w.clone(), None).forward(x)?,

@@ -5,6 +5,7 @@
 //! over that sequence's cache: `P` ECG prefix slots (keys/values from the layer's own
 //! `k_proj`/`v_proj` of the tiled ECG vector, no norm, no RoPE, visible to every text query),
 //! then the text slots under a causal mask. Text positions start at 0.
+use candle_core::quantized::GgmlDType;
 use candle_core::{DType, Device, Tensor, D};
 
 use super::config::LlamaConfig;
@@ -36,7 +37,7 @@ pub struct Llama {
     embed: Tensor,
     blocks: Vec<Block>,
     norm: Tensor,
-    lm_head: Tensor,
+    lm_head: Linear,
     cos: Tensor,
     sin: Tensor,
     device: Device,
@@ -88,6 +89,7 @@ impl Llama {
         } else {
             embed.clone()
         };
+        let lm_head = Linear::new(lm_head);
         let (cos, sin) = rope_tables(cfg, device)?;
         Ok(Llama {
             cfg: cfg.clone(),
@@ -106,6 +108,25 @@ impl Llama {
         Self::load_with(w, cfg, device, |_, t| Ok(Linear::new(t)))
     }
 
+    /// Adds quantized copies (`dtype`, e.g. Q8_0) of every linear layer and the LM head, used
+    /// for steps of at most `max_rows` tokens (decode); larger steps (prefill) stay in f32.
+    pub fn quantize(&mut self, dtype: GgmlDType, max_rows: usize) -> Result<()> {
+        for b in &mut self.blocks {
+            for l in [
+                &mut b.q,
+                &mut b.k,
+                &mut b.v,
+                &mut b.o,
+                &mut b.gate,
+                &mut b.up,
+                &mut b.down,
+            ] {
+                l.quantize(dtype, max_rows)?;
+            }
+        }
+        self.lm_head.quantize(dtype, max_rows)
+    }
+
     pub fn config(&self) -> &LlamaConfig {
         &self.cfg
     }
@@ -116,6 +137,25 @@ impl Llama {
 
     pub fn blocks(&self) -> &[Block] {
         &self.blocks
+    }
+
+    /// Token embeddings `(V, E)`.
+    pub fn embed(&self) -> &Tensor {
+        &self.embed
+    }
+
+    /// Final RMSNorm weight `(E)`.
+    pub fn final_norm(&self) -> &Tensor {
+        &self.norm
+    }
+
+    pub fn lm_head(&self) -> &Linear {
+        &self.lm_head
+    }
+
+    /// RoPE tables `(cos, sin)`, each `(max_pos, D/2)`.
+    pub fn rope(&self) -> (&Tensor, &Tensor) {
+        (&self.cos, &self.sin)
     }
 
     /// A fresh cache sized for `capacity` slots.
@@ -165,7 +205,7 @@ impl Llama {
         // (B, E) -> (B, V)
         let h = Tensor::cat(&last, 0)?;
         let h = candle_nn::ops::rms_norm(&h, &self.norm, self.cfg.rms_norm_eps as f32)?;
-        Ok(h.matmul(&self.lm_head.t()?)?)
+        self.lm_head.forward(&h)
     }
 
     /// Hidden states after the last block for all new tokens, `(N, E)`, before the final norm.
