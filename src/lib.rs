@@ -3,8 +3,16 @@
 //! - [`signal`]: ECG formats and preprocessing, shared by the server and the trainer
 //! - [`model`]: candle only: ECG encoder, prefix-fused Llama, LoRA merge, loading, tokenizer
 //! - [`train`]: datasets, instruction templating, training and evaluation
+//! - [`engine`]: one thread owns the model; continuous-batching scheduler, KV blocks, sampler
+//! - [`api`]: wire types (serde + utoipa) and validation into typed engine requests
+//! - [`http`]: axum routes, errors, SSE; [`telemetry`]: Prometheus; [`settings`]: layered config
 //! - [`cli`]: command implementations behind the thin binaries
+pub mod api;
 pub mod cli;
+pub mod engine;
+pub mod http;
 pub mod model;
+pub mod settings;
 pub mod signal;
+pub mod telemetry;
 pub mod train;

@@ -1,6 +1,4 @@
-//! `meit`: the MEIT ECG report service (one-shot `report` now; `serve` with the serving layer).
-use std::path::PathBuf;
-
+//! `meit`: the MEIT ECG report service: `serve` the HTTP API, or write one `report`.
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 
@@ -13,6 +11,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Cmd {
+    /// Serve the HTTP API (`/v1/ecg/report`, `/v1/chat/completions`, `/metrics`, ...).
+    Serve(meit::cli::serve::ServeArgs),
     /// Write the report of one ECG record and print it.
     Report(meit::cli::report::ReportArgs),
 }
@@ -26,11 +26,18 @@ fn main() -> Result<()> {
         .init();
     let cli = Cli::parse();
     match cli.cmd {
+        Cmd::Serve(args) => {
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+                .context("tokio runtime")?;
+            rt.block_on(meit::cli::serve::run(&args))
+                .context("meit serve")?;
+        }
         Cmd::Report(args) => {
             let out = meit::cli::report::run(&args).context("meit report")?;
             println!("{out}");
         }
     }
-    let _ = PathBuf::new();
     Ok(())
 }

@@ -5,4 +5,13 @@ mod integration {
     pub mod golden_tokenizer;
     pub mod lora_merge;
     pub mod train_data;
+    /// HTTP behaviour against the mock backend and a tiny tokenizer built in code.
+    pub mod serving {
+        pub mod common;
+        pub mod engine;
+        pub mod errors;
+        pub mod generate;
+        pub mod lifecycle;
+        pub mod spec;
+    }
 }

@@ -3,13 +3,12 @@ use std::path::{Path, PathBuf};
 
 use candle_core::Device;
 
+use crate::api::ecg::EcgInput;
 use crate::model::bundle::{BackboneSource, LoadOptions, MeitModel, Precision};
 use crate::model::{chat, tokenizer, ModelError};
 use crate::signal::{self, SignalError, TARGET_LEN};
 
-/// MEIT's instruction, the default when none is given.
-pub const DEFAULT_INSTRUCTION: &str =
-    "Given the ECG signal embeddings, please help me generate an accurate description for this ECG signal embeddings:";
+pub use crate::train::data::DEFAULT_INSTRUCTION;
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct ReportArgs {
@@ -58,11 +57,14 @@ pub fn read_ecg(path: &Path) -> Result<signal::RawEcg, ReportError> {
             path: path.to_path_buf(),
             msg: e.to_string(),
         })?;
-        let obj: signal::EcgJson = serde_json::from_str(&raw).map_err(|e| ReportError::Json {
+        let obj: EcgInput = serde_json::from_str(&raw).map_err(|e| ReportError::Json {
             path: path.to_path_buf(),
             msg: e.to_string(),
         })?;
-        return obj.into_raw().map_err(sig);
+        return obj.into_raw("ecg").map_err(|e| ReportError::Json {
+            path: path.to_path_buf(),
+            msg: e.to_string(),
+        });
     }
     let record = if path.extension().is_some_and(|e| e == "hea" || e == "dat") {
         path.with_extension("")

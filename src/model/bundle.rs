@@ -66,6 +66,20 @@ pub fn load_backbone(src: &BackboneSource, dev: &Device) -> Result<Backbone> {
     }
 }
 
+/// The backbone's tokenizer alone (reads no weights; fetches the default backbone if needed).
+pub fn load_tokenizer(src: &BackboneSource) -> Result<Tokenizer> {
+    match src {
+        BackboneSource::Default => {
+            tokenizer::from_gguf_vocab(&gguf::read_vocab(&fetch::default_gguf()?)?)
+        }
+        BackboneSource::Gguf(p) => tokenizer::from_gguf_vocab(&gguf::read_vocab(p)?),
+        BackboneSource::HfDir(d) => {
+            let p = d.join("tokenizer.json");
+            Tokenizer::from_file(&p).map_err(|e| ModelError::format(&p, e.to_string()))
+        }
+    }
+}
+
 fn load_gguf(path: &Path, dev: &Device) -> Result<Backbone> {
     let m = gguf::load(path, dev)?;
     let tokenizer = tokenizer::from_gguf_vocab(&m.vocab)?;

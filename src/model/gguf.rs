@@ -66,8 +66,7 @@ fn unpermute(w: &Tensor, heads: usize) -> Result<Tensor> {
         .reshape((rows, cols))?)
 }
 
-/// Reads a GGUF file and dequantizes every tensor to f32 on `device`.
-pub fn load(path: &Path, device: &Device) -> Result<GgufModel> {
+fn open(path: &Path) -> Result<(File, Content)> {
     let mut file = File::open(path).map_err(|e| ModelError::io(path, e))?;
     let content = Content::read(&mut file).map_err(|e| ModelError::format(path, e.to_string()))?;
     let arch = meta(&content, path, "general.architecture")?
@@ -80,8 +79,12 @@ pub fn load(path: &Path, device: &Device) -> Result<GgufModel> {
             format!("architecture `{arch}` is not supported (llama only)"),
         ));
     }
-    let tokens = meta_strings(&content, path, "tokenizer.ggml.tokens")?;
-    let merges = meta_strings(&content, path, "tokenizer.ggml.merges")?;
+    Ok((file, content))
+}
+
+fn vocab(content: &Content, path: &Path) -> Result<GgufVocab> {
+    let tokens = meta_strings(content, path, "tokenizer.ggml.tokens")?;
+    let merges = meta_strings(content, path, "tokenizer.ggml.merges")?;
     let token_types: Vec<i32> = match content.metadata.get("tokenizer.ggml.token_type") {
         Some(v) => v
             .to_vec()
@@ -91,11 +94,28 @@ pub fn load(path: &Path, device: &Device) -> Result<GgufModel> {
             .collect(),
         None => vec![1; tokens.len()],
     };
+    Ok(GgufVocab {
+        tokens,
+        merges,
+        token_types,
+    })
+}
+
+/// Reads only the tokenizer vocabulary (metadata; no tensor data).
+pub fn read_vocab(path: &Path) -> Result<GgufVocab> {
+    let (_, content) = open(path)?;
+    vocab(&content, path)
+}
+
+/// Reads a GGUF file and dequantizes every tensor to f32 on `device`.
+pub fn load(path: &Path, device: &Device) -> Result<GgufModel> {
+    let (mut file, content) = open(path)?;
+    let vocab = vocab(&content, path)?;
     let heads = meta_usize(&content, path, "llama.attention.head_count")?;
     let kv_heads = meta_usize(&content, path, "llama.attention.head_count_kv")?;
     let has_output = content.tensor_infos.contains_key("output.weight");
     let config = LlamaConfig {
-        vocab_size: tokens.len(),
+        vocab_size: vocab.tokens.len(),
         hidden_size: meta_usize(&content, path, "llama.embedding_length")?,
         intermediate_size: meta_usize(&content, path, "llama.feed_forward_length")?,
         num_hidden_layers: meta_usize(&content, path, "llama.block_count")?,
@@ -126,11 +146,7 @@ pub fn load(path: &Path, device: &Device) -> Result<GgufModel> {
     Ok(GgufModel {
         config,
         weights,
-        vocab: GgufVocab {
-            tokens,
-            merges,
-            token_types,
-        },
+        vocab,
     })
 }
 

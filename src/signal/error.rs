@@ -41,9 +41,6 @@ pub enum SignalError {
     /// The number of lead names does not match the number of signal rows/columns.
     #[error("{names} lead names but the signal has {signals} leads")]
     LeadCountMismatch { names: usize, signals: usize },
-    /// The JSON ECG object has neither or both of its two forms.
-    #[error("{msg}")]
-    Form { msg: String },
     /// Reading a file failed.
     #[error("cannot read {path}: {source}")]
     Io {
@@ -77,7 +74,6 @@ impl SignalError {
             SignalError::UnsupportedRate { .. } => "unsupported_rate",
             SignalError::LengthMismatch { .. } => "length_mismatch",
             SignalError::LeadCountMismatch { .. } => "lead_count_mismatch",
-            SignalError::Form { .. } => "invalid_form",
             SignalError::Io { .. } => "io",
             SignalError::Header { .. } => "header",
             SignalError::Data { .. } => "data",
@@ -97,7 +93,6 @@ impl SignalError {
                 Some("ecg.leads".to_string())
             }
             SignalError::UnknownUnit { .. } => Some("ecg.units".to_string()),
-            SignalError::Form { .. } => Some("ecg".to_string()),
             SignalError::UnsupportedRate { .. } => Some("ecg.sampling_rate_hz".to_string()),
             SignalError::UnsupportedFormat { .. }
             | SignalError::Io { .. }

@@ -10,7 +10,6 @@
 mod butter;
 mod error;
 mod filtfilt;
-mod json;
 mod mat;
 mod pipeline;
 mod resample;
@@ -30,7 +29,6 @@ pub use filtfilt::{
     bandpass_filtfilt, filtfilt, lfilter, lfilter_zi, BANDPASS_HIGH_HZ, BANDPASS_LOW_HZ,
     BUTTER_ORDER,
 };
-pub use json::EcgJson;
 pub use mat::{read_mat_v4, read_mat_v4_matrix, MatMatrix};
 pub use pipeline::{
     preprocess, zscore, FLAT_STD_THRESHOLD, MAX_RATE_HZ, MAX_SECONDS, MIN_RATE_HZ, MIN_SECONDS,

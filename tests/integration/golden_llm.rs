@@ -65,6 +65,7 @@ fn prompt0_logits_match_hf_within_1e3_and_top20_identical() {
     let got = prefill_logits(&ids(&p0["ids"]), None);
     let (_, want) = read_f32(&fixture("golden/llm_prompt0_logits.npy")).expect("npy");
     let d = max_abs_diff(&got, &want);
+    eprintln!("prompt 0: max abs logit diff vs HF {d:e} (tolerance {LOGIT_TOL:e})");
     assert!(d <= LOGIT_TOL, "max abs logit diff {d}");
     assert_eq!(top_k(&got, 20), ids(&p0["top20_ids"]));
 }
@@ -90,6 +91,10 @@ fn prefix_fusion_matches_pytorch_reference() {
         let logits_file = case["logits_file"].as_str().expect("logits");
         let (_, want) = read_f32(&fixture(&format!("golden/{logits_file}"))).expect("npy");
         let d = max_abs_diff(&got, &want);
+        eprintln!(
+            "prefix fusion P={}: max abs logit diff {d:e} (tolerance {LOGIT_TOL:e})",
+            case["P"]
+        );
         assert!(d <= LOGIT_TOL, "P={}: max abs logit diff {d}", case["P"]);
         assert_eq!(top_k(&got, 5), ids(&case["top5_ids"]));
         assert_eq!(

@@ -1,0 +1,27 @@
+//! The model seen by the engine. The real (candle) model implements [`Backend`]; tests use
+//! [`super::mock::MockBackend`]. Only the engine thread ever touches a backend.
+
+/// Errors a backend reports. The engine fails the affected sequences with them.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum BackendError {
+    #[error("unknown sequence {0}")]
+    UnknownSequence(u64),
+    #[error("invalid backend input: {0}")]
+    InvalidInput(String),
+    #[error("model failure: {0}")]
+    Model(String),
+}
+
+pub trait Backend: Send + 'static {
+    fn vocab_size(&self) -> usize;
+    /// ECG prefix slots per sequence (P) — counts toward the sequence's KV usage.
+    fn prefix_slots(&self) -> usize;
+    /// Create a sequence's cache, computing the ECG prefix K/V from a preprocessed 12x5000
+    /// lead-major signal (None = plain text chat).
+    fn add_sequence(&mut self, id: u64, ecg: Option<&[f32]>) -> Result<(), BackendError>;
+    /// One forward over a ragged batch: each entry appends its tokens to that sequence's cache
+    /// (prefill chunk or one decode token) and gets back the logits of its last token
+    /// (len vocab_size).
+    fn forward(&mut self, batch: &[(u64, &[u32])]) -> Result<Vec<Vec<f32>>, BackendError>;
+    fn remove_sequence(&mut self, id: u64);
+}

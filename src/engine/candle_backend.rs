@@ -1,0 +1,102 @@
+//! The real backend: the candle MEIT model, with one KV cache per sequence. Lives on the engine
+//! thread only.
+use std::collections::HashMap;
+
+use crate::model::bundle::MeitModel;
+use crate::model::{SeqCache, SeqInput};
+use crate::signal::TARGET_LEN;
+
+use super::backend::{Backend, BackendError};
+
+/// Initial cache slots per sequence; caches double when they fill (the scheduler's block pool
+/// bounds the total).
+const INITIAL_CACHE_SLOTS: usize = 256;
+
+pub struct CandleBackend {
+    model: MeitModel,
+    caches: HashMap<u64, SeqCache>,
+}
+
+impl CandleBackend {
+    pub fn new(model: MeitModel) -> Self {
+        CandleBackend {
+            model,
+            caches: HashMap::new(),
+        }
+    }
+
+    pub fn model(&self) -> &MeitModel {
+        &self.model
+    }
+}
+
+fn model_err(e: impl std::fmt::Display) -> BackendError {
+    BackendError::Model(e.to_string())
+}
+
+impl Backend for CandleBackend {
+    fn vocab_size(&self) -> usize {
+        self.model.llm.config().vocab_size
+    }
+
+    fn prefix_slots(&self) -> usize {
+        self.model.encoder.config().prefix_slots
+    }
+
+    fn add_sequence(&mut self, id: u64, ecg: Option<&[f32]>) -> Result<(), BackendError> {
+        let mut cache = self
+            .model
+            .llm
+            .new_cache(INITIAL_CACHE_SLOTS, true)
+            .map_err(model_err)?;
+        if let Some(data) = ecg {
+            if data.len() != 12 * TARGET_LEN {
+                return Err(BackendError::InvalidInput(format!(
+                    "ECG must have 12 x {TARGET_LEN} samples, got {}",
+                    data.len()
+                )));
+            }
+            let prefix = self.model.encode_ecg(data, TARGET_LEN).map_err(model_err)?;
+            self.model
+                .llm
+                .write_prefix(&prefix, &mut cache)
+                .map_err(model_err)?;
+        }
+        self.caches.insert(id, cache);
+        Ok(())
+    }
+
+    fn forward(&mut self, batch: &[(u64, &[u32])]) -> Result<Vec<Vec<f32>>, BackendError> {
+        // Take the caches out for the step (each sequence appears at most once per step).
+        let mut taken = Vec::with_capacity(batch.len());
+        for (id, _) in batch {
+            match self.caches.remove(id) {
+                Some(c) => taken.push((*id, c)),
+                None => {
+                    for (id, c) in taken {
+                        self.caches.insert(id, c);
+                    }
+                    return Err(BackendError::UnknownSequence(*id));
+                }
+            }
+        }
+        let result = {
+            let mut inputs: Vec<SeqInput> = taken
+                .iter_mut()
+                .zip(batch)
+                .map(|((_, cache), (_, tokens))| SeqInput { tokens, cache })
+                .collect();
+            self.model.llm.forward(&mut inputs)
+        };
+        for (id, c) in taken {
+            self.caches.insert(id, c);
+        }
+        result
+            .and_then(|l| Ok(l.to_vec2::<f32>()?))
+            .map_err(model_err)
+    }
+
+    fn remove_sequence(&mut self, id: u64) {
+        self.caches.remove(&id);
+    }
+}
