@@ -6,11 +6,13 @@
 //! - [`engine`]: one thread owns the model; continuous-batching scheduler, KV blocks, sampler
 //! - [`api`]: wire types (serde + utoipa) and validation into typed engine requests
 //! - [`http`]: axum routes, errors, SSE; [`telemetry`]: Prometheus; [`settings`]: layered config
+//! - [`metrics`]: BLEU, METEOR, ROUGE, CIDEr-D as the reference tools compute them
 //! - [`cli`]: command implementations behind the thin binaries
 pub mod api;
 pub mod cli;
 pub mod engine;
 pub mod http;
+pub mod metrics;
 pub mod model;
 pub mod settings;
 pub mod signal;

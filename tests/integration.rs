@@ -4,6 +4,16 @@ mod integration {
     pub mod golden_llm;
     pub mod golden_tokenizer;
     pub mod lora_merge;
+    /// Report-generation metrics against the reference tools' outputs.
+    pub mod metrics {
+        pub mod coco;
+        pub mod common;
+        pub mod meit;
+        pub mod nltk;
+        pub mod porter_wordnet;
+        pub mod report;
+        pub mod rouge_score;
+    }
     pub mod train_data;
     /// HTTP behaviour against the mock backend and a tiny tokenizer built in code.
     pub mod serving {

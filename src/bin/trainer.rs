@@ -1,4 +1,5 @@
-//! `trainer`: builds the instruction dataset; instruction tuning and the benchmark follow.
+//! `trainer`: builds the instruction dataset and scores reports; instruction tuning and the
+//! benchmark tasks follow.
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 
@@ -17,6 +18,8 @@ struct Cli {
 enum Cmd {
     /// Build the instruction dataset (JSONL) and print its statistics.
     Prepare(meit::cli::prepare::PrepareArgs),
+    /// Score candidate reports against references (BLEU, METEOR, ROUGE, CIDEr-D; JSON out).
+    Score(meit::cli::score::ScoreArgs),
 }
 
 fn main() -> Result<()> {
@@ -31,6 +34,10 @@ fn main() -> Result<()> {
             let stats = meit::cli::prepare::run(&args).context("trainer prepare")?;
             println!("{}", meit::cli::prepare::summary(&stats));
             println!("wrote {}", args.out.display());
+        }
+        Cmd::Score(args) => {
+            let scores = meit::cli::score::run(&args).context("trainer score")?;
+            println!("{}", serde_json::to_string_pretty(&scores)?);
         }
     }
     Ok(())
