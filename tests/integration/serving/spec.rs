@@ -48,3 +48,13 @@ async fn openapi_docs_and_models_are_served() {
         Some(1.0)
     );
 }
+
+#[test]
+fn readme_documents_every_metric() {
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md"))
+        .expect("README.md");
+    for line in meit::telemetry::METRICS_DOC.lines().skip(2) {
+        let name = line.split('`').nth(1).expect("metric name");
+        assert!(readme.contains(name), "README.md does not document {name}");
+    }
+}
