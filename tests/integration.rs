@@ -4,6 +4,7 @@ mod integration {
     pub mod golden_llm;
     pub mod golden_tokenizer;
     pub mod lora_merge;
+    pub mod quantized;
     /// Report-generation metrics against the reference tools' outputs.
     pub mod metrics {
         pub mod coco;
