@@ -99,6 +99,11 @@ impl SeqCache {
         ))
     }
 
+    /// The whole key and value buffers of `layer`, `(Hkv, capacity, D)` each.
+    pub fn buffers(&self, layer: usize) -> (&Tensor, &Tensor) {
+        (&self.k[layer], &self.v[layer])
+    }
+
     pub fn advance(&mut self, n: usize) {
         self.len += n;
     }

@@ -8,11 +8,15 @@
 use candle_core::quantized::GgmlDType;
 use candle_core::{DType, Device, Tensor, D};
 
+use super::attention::decode_attention;
 use super::config::LlamaConfig;
 use super::error::{ModelError, Result};
 use super::kv::SeqCache;
 use super::linear::Linear;
 use super::weights::{layer_linear_names, Weights};
+
+/// Steps of at most this many new tokens of a sequence use the fused CPU attention.
+const FUSED_ATTENTION_MAX_QUERIES: usize = 16;
 
 /// One sequence's part of a ragged batch.
 pub struct SeqInput<'a> {
@@ -298,11 +302,16 @@ impl Llama {
         cache.write(l, &k, &v)?;
         let before = cache.len();
         let total = before + n;
+        let scale = 1.0 / (d as f64).sqrt();
+        if n <= FUSED_ATTENTION_MAX_QUERIES && self.device.is_cpu() {
+            let (kb, vb) = cache.buffers(l);
+            return decode_attention(&q, kb, vb, before, total, scale as f32);
+        }
         let (kc, vc) = cache.view(l, total)?;
         // (H, n, D) -> (Hkv, g*n, D): query heads j*g..j*g+g share kv head j
         let q = q.reshape((hkv, g * n, d))?;
         // (Hkv, g*n, D) x (Hkv, D, L) -> (Hkv, g*n, L)
-        let att = (q.matmul(&kc.t()?)? * (1.0 / (d as f64).sqrt()))?;
+        let att = (q.matmul(&kc.t()?)? * scale)?;
         let att = if n > 1 {
             let mask = causal_mask(n, g, before, total, &self.device)?;
             att.broadcast_add(&mask)?

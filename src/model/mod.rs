@@ -8,6 +8,7 @@
 //!
 //! This module knows nothing of tokio, axum or metrics.
 
+pub mod attention;
 pub mod bundle;
 pub mod chat;
 pub mod config;
