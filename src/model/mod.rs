@@ -14,6 +14,7 @@ pub mod config;
 pub mod encoder;
 pub mod error;
 pub mod fetch;
+pub mod frozen;
 pub mod gguf;
 pub mod hf;
 pub mod kv;
@@ -21,7 +22,9 @@ pub mod linear;
 pub mod llama;
 pub mod lora;
 pub mod npy;
+pub mod tiny;
 pub mod tokenizer;
+pub mod train_forward;
 pub mod weights;
 
 pub use config::LlamaConfig;
