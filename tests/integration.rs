@@ -5,4 +5,5 @@ mod integration {
     pub mod golden_tokenizer;
     pub mod lora_merge;
     pub mod train_data;
+    pub mod train_loop;
 }
