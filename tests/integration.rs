@@ -6,4 +6,5 @@ mod integration {
     pub mod lora_merge;
     pub mod train_data;
     pub mod train_loop;
+    pub mod train_model;
 }

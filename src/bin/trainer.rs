@@ -1,4 +1,5 @@
-//! `trainer`: builds the instruction dataset; instruction tuning and the benchmark follow.
+//! `trainer`: builds the instruction dataset, instruction-tunes (LoRA + ECG encoder) and
+//! measures training throughput.
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 
@@ -17,6 +18,10 @@ struct Cli {
 enum Cmd {
     /// Build the instruction dataset (JSONL) and print its statistics.
     Prepare(meit::cli::prepare::PrepareArgs),
+    /// LoRA instruction tuning of the backbone with the ECG encoder trained jointly.
+    Train(Box<meit::cli::train::TrainArgs>),
+    /// Training throughput (samples/s) on synthetic batches of a given shape.
+    BenchTrain(meit::cli::train::BenchArgs),
 }
 
 fn main() -> Result<()> {
@@ -31,6 +36,21 @@ fn main() -> Result<()> {
             let stats = meit::cli::prepare::run(&args).context("trainer prepare")?;
             println!("{}", meit::cli::prepare::summary(&stats));
             println!("wrote {}", args.out.display());
+        }
+        Cmd::Train(args) => {
+            let dir = meit::cli::train::run(&args).context("trainer train")?;
+            println!("final adapter: {}", dir.display());
+        }
+        Cmd::BenchTrain(args) => {
+            let times = meit::cli::train::bench(&args).context("trainer bench-train")?;
+            let mut sorted = times.clone();
+            sorted.sort_by(f64::total_cmp);
+            let median = sorted[sorted.len() / 2];
+            let samples = (args.hyper.batch * args.hyper.accum) as f64;
+            println!(
+                "candle train step: batch {} x accum {}, seq {}, rank {}: median {:.3} s/step, {:.2} samples/s (steps: {:?})",
+                args.hyper.batch, args.hyper.accum, args.seq, args.hyper.rank, median, samples / median, times
+            );
         }
     }
     Ok(())

@@ -1,3 +1,4 @@
 //! Command implementations shared by the binaries (the binaries only parse flags and print).
 pub mod prepare;
 pub mod report;
+pub mod train;

@@ -22,6 +22,7 @@ pub mod linear;
 pub mod llama;
 pub mod lora;
 pub mod npy;
+pub mod rms_norm;
 pub mod tiny;
 pub mod tokenizer;
 pub mod train_forward;

@@ -1,7 +1,7 @@
 //! The differentiable (training) forward of the prefix-fused Llama over a padded batch.
 //!
 //! Same model as [`Llama::forward`], written with ops that have a backward in candle (the fused
-//! rms-norm, softmax and RoPE kernels have none): text ids `(B, T)` padded on the right with
+//! softmax and RoPE kernels have none; RMSNorm is our own op with a backward): text ids `(B, T)` padded on the right with
 //! per-sequence lengths, an optional ECG prefix `(B, P, D)` whose per-layer keys/values are the
 //! layer's `k_proj`/`v_proj` of the tiled ECG vectors (no norm, no RoPE, visible to every text
 //! query), a causal mask over the text plus a key padding mask, text positions from 0.
@@ -13,6 +13,7 @@ use candle_core::{Device, Tensor};
 use super::error::{ModelError, Result};
 use super::frozen::frozen_linear;
 use super::linear::Linear;
+use super::rms_norm::rms_norm;
 use super::Llama;
 
 /// The linear layers of a block, in the order [`LinearAdapter::linear`] numbers them
@@ -94,7 +95,7 @@ pub fn forward_train(
     let mut x = llm.embed().index_select(&ids, 0)?;
     let eps = cfg.rms_norm_eps as f32;
     for (l, blk) in llm.blocks().iter().enumerate() {
-        let hn = candle_nn::ops::rms_norm_slow(&x, &blk.ln_attn, eps)?;
+        let hn = rms_norm(&x, &blk.ln_attn, eps)?;
         let q = adapter.linear(l, 0, &blk.q, &hn)?;
         let k = adapter.linear(l, 1, &blk.k, &hn)?;
         let v = adapter.linear(l, 2, &blk.v, &hn)?;
@@ -107,12 +108,12 @@ pub fn forward_train(
         };
         let att = attend(llm, b, t, &q, &k, &v, pkv.as_ref(), np, &mask)?;
         x = (x + adapter.linear(l, 3, &blk.o, &att)?)?;
-        let hn = candle_nn::ops::rms_norm_slow(&x, &blk.ln_mlp, eps)?;
+        let hn = rms_norm(&x, &blk.ln_mlp, eps)?;
         let gate = candle_nn::ops::silu(&adapter.linear(l, 4, &blk.gate, &hn)?)?;
         let m = (gate * adapter.linear(l, 5, &blk.up, &hn)?)?;
         x = (x + adapter.linear(l, 6, &blk.down, &m)?)?;
     }
-    Ok(candle_nn::ops::rms_norm_slow(&x, llm.final_norm(), eps)?)
+    Ok(rms_norm(&x, llm.final_norm(), eps)?)
 }
 
 /// Logits `(N, V)` of normed hidden rows `(N, E)` (the LM head is frozen).

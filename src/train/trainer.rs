@@ -80,6 +80,9 @@ pub struct StepStats {
     pub grad_norm: f64,
     pub samples: usize,
     pub seconds: f64,
+    /// Of `seconds`: forward passes, backward passes.
+    pub forward_s: f64,
+    pub backward_s: f64,
 }
 
 pub struct Trainer<'a> {
@@ -264,11 +267,16 @@ impl<'a> Trainer<'a> {
         let n_micro = taken.len();
         let mut loss_sum = 0f32;
         let mut samples = 0;
+        let (mut forward_s, mut backward_s) = (0.0, 0.0);
         for idx in &taken {
+            let tf = Instant::now();
             let (loss, _) = self.batch_loss(idx, true)?;
             loss_sum += loss.to_scalar::<f32>()?;
             samples += idx.len();
+            let tb = Instant::now();
+            forward_s += (tb - tf).as_secs_f64();
             let g = (loss / n_micro as f64)?.backward()?;
+            backward_s += tb.elapsed().as_secs_f64();
             for (slot, (_, p)) in grads.iter_mut().zip(self.opt.params()) {
                 if let Some(gp) = g.get(p.as_tensor()) {
                     *slot = Some(match slot.take() {
@@ -300,6 +308,8 @@ impl<'a> Trainer<'a> {
             grad_norm,
             samples,
             seconds: t0.elapsed().as_secs_f64(),
+            forward_s,
+            backward_s,
         })
     }
 
