@@ -24,7 +24,23 @@ enum Cmd {
     BenchTrain(meit::cli::train::BenchArgs),
 }
 
+/// Training allocates and frees many activation-sized buffers per step. glibc serves blocks
+/// above its mmap threshold with fresh mappings, so each one page-faults and is zeroed again;
+/// keeping them in the heap (and not trimming it) lets freed buffers be reused.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+fn keep_freed_memory() {
+    // SAFETY: mallopt only changes allocator parameters; called before any other thread starts.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 32 << 20);
+        libc::mallopt(libc::M_TRIM_THRESHOLD, i32::MAX);
+    }
+}
+
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+fn keep_freed_memory() {}
+
 fn main() -> Result<()> {
+    keep_freed_memory();
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
@@ -45,7 +61,9 @@ fn main() -> Result<()> {
             let times = meit::cli::train::bench(&args).context("trainer bench-train")?;
             let mut sorted = times.clone();
             sorted.sort_by(f64::total_cmp);
-            let median = sorted[sorted.len() / 2];
+            let median = *sorted
+                .get(sorted.len() / 2)
+                .context("bench-train needs --steps >= 1")?;
             let samples = (args.hyper.batch * args.hyper.accum) as f64;
             println!(
                 "candle train step: batch {} x accum {}, seq {}, rank {}: median {:.3} s/step, {:.2} samples/s (steps: {:?})",

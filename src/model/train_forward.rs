@@ -113,7 +113,7 @@ pub fn forward_train(
         let m = (gate * adapter.linear(l, 5, &blk.up, &hn)?)?;
         x = (x + adapter.linear(l, 6, &blk.down, &m)?)?;
     }
-    Ok(rms_norm(&x, llm.final_norm(), eps)?)
+    rms_norm(&x, llm.final_norm(), eps)
 }
 
 /// Logits `(N, V)` of normed hidden rows `(N, E)` (the LM head is frozen).

@@ -62,7 +62,7 @@ impl TrainSettings {
                 "batch, accum and epochs must be positive".into(),
             ));
         }
-        if !(self.lr > 0.0) || !(0.0..1.0).contains(&self.warmup_ratio) {
+        if self.lr.is_nan() || self.lr <= 0.0 || !(0.0..1.0).contains(&self.warmup_ratio) {
             return Err(TrainError::Config(format!(
                 "lr must be positive and warm-up ratio in [0, 1): lr={}, warmup={}",
                 self.lr, self.warmup_ratio
@@ -415,10 +415,10 @@ impl<'a> Trainer<'a> {
             log.write(&rec)?;
             bar.step(&rec);
             let step = self.state.step;
-            if self.settings.eval_every > 0 && step % self.settings.eval_every == 0 {
+            if self.settings.eval_every > 0 && step.is_multiple_of(self.settings.eval_every) {
                 self.eval_and_log(out, &mut log, &bar)?;
             }
-            if self.settings.save_every > 0 && step % self.settings.save_every == 0 {
+            if self.settings.save_every > 0 && step.is_multiple_of(self.settings.save_every) {
                 self.save_checkpoint(&out.join(format!("checkpoint-{step:06}")))?;
             }
         }
