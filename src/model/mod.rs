@@ -8,6 +8,7 @@
 //!
 //! This module knows nothing of tokio, axum or metrics.
 
+pub mod attn_ops;
 pub mod bundle;
 pub mod chat;
 pub mod config;

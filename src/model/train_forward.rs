@@ -1,7 +1,8 @@
 //! The differentiable (training) forward of the prefix-fused Llama over a padded batch.
 //!
-//! Same model as [`Llama::forward`], written with ops that have a backward in candle (the fused
-//! softmax and RoPE kernels have none; RMSNorm is our own op with a backward): text ids `(B, T)` padded on the right with
+//! Same model as [`Llama::forward`], written with ops that have a backward (candle's fused
+//! rms-norm, softmax and RoPE kernels have none: ours wrap the same kernels and add one, see
+//! [`super::attn_ops`] and [`super::rms_norm`]): text ids `(B, T)` padded on the right with
 //! per-sequence lengths, an optional ECG prefix `(B, P, D)` whose per-layer keys/values are the
 //! layer's `k_proj`/`v_proj` of the tiled ECG vectors (no norm, no RoPE, visible to every text
 //! query), a causal mask over the text plus a key padding mask, text positions from 0.
@@ -10,6 +11,7 @@
 //! LoRA (and its dropout); the backbone's own weights are constants ([`frozen_linear`]).
 use candle_core::{Device, Tensor};
 
+use super::attn_ops::{rope, softmax_last_dim};
 use super::error::{ModelError, Result};
 use super::frozen::frozen_linear;
 use super::linear::Linear;
@@ -147,9 +149,9 @@ fn attend(
     let sin = sin.narrow(0, 0, t)?;
     // (B*T, H*D) -> (B, H, T, D), RoPE
     let q = q.reshape((b, t, h, d))?.transpose(1, 2)?.contiguous()?;
-    let q = candle_nn::rotary_emb::rope_slow(&q, &cos, &sin)?;
+    let q = rope(&q, &cos, &sin)?;
     let k = k.reshape((b, t, hkv, d))?.transpose(1, 2)?.contiguous()?;
-    let k = candle_nn::rotary_emb::rope_slow(&k, &cos, &sin)?;
+    let k = rope(&k, &cos, &sin)?;
     // (B*T, Hkv*D) -> (B, Hkv, T, D)
     let v = v.reshape((b, t, hkv, d))?.transpose(1, 2)?;
     let (k, v) = match prefix_kv {
@@ -166,7 +168,7 @@ fn attend(
     // (B, Hkv, g*T, D) x (B, Hkv, D, L) -> (B, Hkv, g*T, L)
     let att = (q.matmul(&k.t()?.contiguous()?)? * (1.0 / (d as f64).sqrt()))?;
     let att = att.broadcast_add(mask)?;
-    let att = candle_nn::ops::softmax(&att, candle_core::D::Minus1)?;
+    let att = softmax_last_dim(&att)?;
     // (B, Hkv, g*T, L) x (B, Hkv, L, D) -> (B, Hkv, g*T, D) -> (B, H, T, D) -> (B*T, H*D)
     let out = att.matmul(&v.contiguous()?)?;
     Ok(out
