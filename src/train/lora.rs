@@ -205,10 +205,8 @@ impl LinearAdapter for LoraAdapter<'_> {
             }
             _ => x.clone(),
         };
-        // (N, in) x (in, r) x (r, out) -> (N, out)
-        let d = xd
-            .matmul(&f.a.as_tensor().t()?)?
-            .matmul(&f.b.as_tensor().t()?)?;
-        Ok((y + (d * self.set.settings.scale())?)?)
+        // (N, in) x (in, r) -> (N, r), scaled here where it is cheap, x (r, out) -> (N, out)
+        let h = (xd.matmul(&f.a.as_tensor().t()?)? * self.set.settings.scale())?;
+        Ok((y + h.matmul(&f.b.as_tensor().t()?)?)?)
     }
 }
