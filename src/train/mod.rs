@@ -5,6 +5,7 @@ pub mod data;
 pub mod ecg;
 pub mod error;
 pub mod eval_hook;
+pub mod generate;
 pub mod log;
 pub mod lora;
 pub mod optim;

@@ -14,13 +14,14 @@ use candle_nn::{VarBuilder, VarMap};
 use crate::model::bundle::{ENCODER_CONFIG_FILE, ENCODER_WEIGHTS_FILE};
 use crate::model::encoder::{seeded_init, EcgEncoder, EncoderConfig};
 use crate::model::train_forward::{forward_train, lm_logits, TrainInput};
-use crate::model::Llama;
+use crate::model::{tokenizer, Llama};
 
 use super::batch::{collate, Batch, Encoded};
 use super::checkpoint::{TrainerState, OPTIMIZER_FILE};
 use super::ecg::{EcgStore, LEADS, SAMPLES};
 use super::error::{Result, TrainError};
 use super::eval_hook::ReportScorer;
+use super::generate::greedy_report;
 use super::log::{EvalRecord, JsonlLog, Progress, StepRecord};
 use super::lora::{LoraSet, LoraSettings};
 use super::optim::{clip_global_norm, AdamW, AdamWConfig};
@@ -98,7 +99,15 @@ pub struct Trainer<'a> {
     val: Vec<Sample>,
     ecgs: EcgStore,
     state: TrainerState,
-    scorer: Option<Box<dyn ReportScorer>>,
+    scorer: Option<ScorerHook>,
+}
+
+/// A generation metric on the first `samples` validation examples.
+struct ScorerHook {
+    scorer: Box<dyn ReportScorer>,
+    tokenizer: tokenizers::Tokenizer,
+    samples: usize,
+    max_new: usize,
 }
 
 fn encoder_params(vm: &VarMap) -> Vec<(String, Var)> {
@@ -198,9 +207,54 @@ impl<'a> Trainer<'a> {
         &self.encoder
     }
 
-    /// Plugs in a generation metric for validation (see [`ReportScorer`]).
-    pub fn set_scorer(&mut self, scorer: Box<dyn ReportScorer>) {
-        self.scorer = Some(scorer);
+    /// Plugs in a generation metric (METEOR) computed at every evaluation on greedy reports of
+    /// the first `samples` validation examples, at most `max_new` tokens each.
+    pub fn set_scorer(
+        &mut self,
+        scorer: Box<dyn ReportScorer>,
+        tokenizer: tokenizers::Tokenizer,
+        samples: usize,
+        max_new: usize,
+    ) {
+        self.scorer = Some(ScorerHook {
+            scorer,
+            tokenizer,
+            samples,
+            max_new,
+        });
+    }
+
+    /// Generates reports for the first validation examples and scores them against the
+    /// references; `None` without a scorer or validation data.
+    fn generation_score(&mut self) -> Result<Option<f64>> {
+        let Some(hook) = self.scorer.take() else {
+            return Ok(None);
+        };
+        let result = self.score_with(&hook);
+        self.scorer = Some(hook);
+        result
+    }
+
+    fn score_with(&mut self, hook: &ScorerHook) -> Result<Option<f64>> {
+        let n = hook.samples.min(self.val.len());
+        if n == 0 {
+            return Ok(None);
+        }
+        let stop: Vec<u32> = ["<|im_end|>", "<|endoftext|>"]
+            .iter()
+            .filter_map(|t| hook.tokenizer.token_to_id(t))
+            .collect();
+        let (mut hyps, mut refs) = (Vec::new(), Vec::new());
+        for i in 0..n {
+            let s = self.val[i].clone();
+            let ecg = self.ecg_batch(&[&s])?;
+            let prefix = self.encoder.forward_t(&ecg, false)?;
+            let prompt = &s.enc.ids[..s.enc.prompt_len];
+            let out = greedy_report(self.llm, &self.lora, &prefix, prompt, &stop, hook.max_new)?;
+            hyps.push(tokenizer::decode(&hook.tokenizer, &out)?);
+            refs.push(tokenizer::decode(&hook.tokenizer, s.enc.targets())?);
+        }
+        Ok(Some(hook.scorer.score(&hyps, &refs)))
     }
 
     /// Micro-batches (indices into the training set) of epoch `e`, in order.
@@ -432,8 +486,8 @@ impl<'a> Trainer<'a> {
         let Some((val_loss, val_tokens)) = self.evaluate()? else {
             return Ok(());
         };
-        // METEOR needs generation plus the metrics module; the scorer hook stays unused until then.
-        let val_meteor = None;
+        // METEOR when a scorer is plugged in (the metrics module provides it).
+        let val_meteor = self.generation_score()?;
         log.write(&EvalRecord {
             step: self.state.step,
             val_loss,

@@ -129,3 +129,93 @@ fn only_report_tokens_and_im_end_carry_loss() {
     assert_eq!(ex2.targets(), ex.targets());
     assert_ne!(ex2.prompt_len, 0);
 }
+
+/// Records what it was asked to score; the score is the share of non-empty hypotheses.
+struct CountingScorer(std::sync::Arc<std::sync::Mutex<Vec<(String, String)>>>);
+
+impl meit::train::eval_hook::ReportScorer for CountingScorer {
+    fn name(&self) -> &'static str {
+        "meteor"
+    }
+    fn score(&self, hyps: &[String], refs: &[String]) -> f64 {
+        if let Ok(mut seen) = self.0.lock() {
+            seen.extend(hyps.iter().cloned().zip(refs.iter().cloned()));
+        }
+        hyps.iter().filter(|h| !h.is_empty()).count() as f64 / hyps.len().max(1) as f64
+    }
+}
+
+#[test]
+fn evaluation_generates_reports_for_the_scorer_hook() {
+    use meit::model::encoder::EncoderConfig;
+    use meit::train::ecg::EcgStore;
+    use meit::train::lora::LoraSettings;
+    use meit::train::{Sample, TrainSettings, Trainer};
+
+    let tok = smollm().backbone.tokenizer.clone();
+    let (w, cfg) = tiny_backbone(&LlamaConfig::tiny(49152), 4).expect("tiny");
+    let llm = Llama::load(&w, &cfg, &Device::Cpu).expect("llama");
+    let mut store = EcgStore::new("/nonexistent");
+    let reports = ["sinus rhythm. normal ecg.", "atrial fibrillation."];
+    let mut samples = Vec::new();
+    for (i, r) in reports.iter().enumerate() {
+        let rec = format!("r{i}");
+        store
+            .insert(
+                &rec,
+                (0..60_000).map(|k| ((k * (i + 1)) as f32).sin()).collect(),
+            )
+            .expect("insert");
+        let enc = encode_example(&tok, "Describe this ECG.", r, 64).expect("encode");
+        samples.push(Sample { record: rec, enc });
+    }
+    let settings = TrainSettings {
+        lora: LoraSettings {
+            r: 2,
+            alpha: 4.0,
+            dropout: 0.1,
+        },
+        lr: 1e-3,
+        warmup_ratio: 0.0,
+        weight_decay: 0.0,
+        max_grad_norm: 1.0,
+        epochs: 1,
+        batch: 2,
+        accum: 1,
+        max_steps: Some(1),
+        save_every: 0,
+        eval_every: 1,
+        eval_limit: 0,
+        seed: 0,
+        progress: false,
+    };
+    let enc = EncoderConfig {
+        in_leads: 12,
+        channels: vec![4],
+        pools: vec![16],
+        kernel: 3,
+        proj_hidden: 8,
+        prefix_slots: 1,
+        out_dim: cfg.head_dim(),
+    };
+    let mut tr =
+        Trainer::new(&llm, enc, samples.clone(), samples, store, settings).expect("trainer");
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    tr.set_scorer(Box::new(CountingScorer(seen.clone())), tok, 2, 4);
+    let out = std::env::temp_dir().join(format!("meit-train-scorer-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&out);
+    tr.run(&out, None).expect("run");
+    let seen = seen.lock().expect("lock").clone();
+    assert_eq!(seen.len(), 2);
+    assert_eq!(seen[0].1, reports[0]);
+    assert_eq!(seen[1].1, reports[1]);
+    let log = std::fs::read_to_string(out.join("train_log.jsonl")).expect("log");
+    let eval: serde_json::Value = log
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .find(|v| v.get("val_loss").is_some())
+        .expect("an evaluation record");
+    assert!(eval["val_meteor"].is_number(), "{eval}");
+    assert!(out.join("best/adapter_model.safetensors").exists());
+    let _ = std::fs::remove_dir_all(&out);
+}
