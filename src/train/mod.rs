@@ -12,6 +12,7 @@ pub mod optim;
 pub mod rng;
 pub mod schedule;
 pub mod trainer;
+pub mod xent;
 
 pub use error::TrainError;
 pub use trainer::{Sample, StepStats, TrainSettings, Trainer};

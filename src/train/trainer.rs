@@ -527,5 +527,5 @@ pub fn masked_loss(
     // (B*T, E) -> (K, E) -> (K, V)
     let h = hidden.index_select(&batch.label_rows, 0)?;
     let logits = lm_logits(llm, &h)?;
-    Ok(candle_nn::loss::cross_entropy(&logits, &batch.targets)?)
+    super::xent::cross_entropy(&logits, &batch.targets)
 }
