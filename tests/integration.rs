@@ -25,4 +25,6 @@ mod integration {
         pub mod lifecycle;
         pub mod spec;
     }
+    pub mod train_loop;
+    pub mod train_model;
 }

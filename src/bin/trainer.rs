@@ -1,5 +1,5 @@
-//! `trainer`: builds the instruction dataset and scores reports; instruction tuning and the
-//! benchmark tasks follow.
+//! `trainer`: builds the instruction dataset, instruction-tunes (LoRA + ECG encoder), measures
+//! training throughput and scores reports.
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 
@@ -20,9 +20,29 @@ enum Cmd {
     Prepare(meit::cli::prepare::PrepareArgs),
     /// Score candidate reports against references (BLEU, METEOR, ROUGE, CIDEr-D; JSON out).
     Score(meit::cli::score::ScoreArgs),
+    /// LoRA instruction tuning of the backbone with the ECG encoder trained jointly.
+    Train(Box<meit::cli::train::TrainArgs>),
+    /// Training throughput (samples/s) on synthetic batches of a given shape.
+    BenchTrain(meit::cli::train::BenchArgs),
 }
 
+/// Training allocates and frees many activation-sized buffers per step. glibc serves blocks
+/// above its mmap threshold with fresh mappings, so each one page-faults and is zeroed again;
+/// keeping them in the heap (and not trimming it) lets freed buffers be reused.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+fn keep_freed_memory() {
+    // SAFETY: mallopt only changes allocator parameters; called before any other thread starts.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 32 << 20);
+        libc::mallopt(libc::M_TRIM_THRESHOLD, i32::MAX);
+    }
+}
+
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+fn keep_freed_memory() {}
+
 fn main() -> Result<()> {
+    keep_freed_memory();
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
@@ -38,6 +58,23 @@ fn main() -> Result<()> {
         Cmd::Score(args) => {
             let scores = meit::cli::score::run(&args).context("trainer score")?;
             println!("{}", serde_json::to_string_pretty(&scores)?);
+        }
+        Cmd::Train(args) => {
+            let dir = meit::cli::train::run(&args).context("trainer train")?;
+            println!("final adapter: {}", dir.display());
+        }
+        Cmd::BenchTrain(args) => {
+            let times = meit::cli::train::bench(&args).context("trainer bench-train")?;
+            let mut sorted = times.clone();
+            sorted.sort_by(f64::total_cmp);
+            let median = *sorted
+                .get(sorted.len() / 2)
+                .context("bench-train needs --steps >= 1")?;
+            let samples = (args.hyper.batch * args.hyper.accum) as f64;
+            println!(
+                "candle train step: batch {} x accum {}, seq {}, rank {}: median {:.3} s/step, {:.2} samples/s (steps: {:?})",
+                args.hyper.batch, args.hyper.accum, args.seq, args.hyper.rank, median, samples / median, times
+            );
         }
     }
     Ok(())

@@ -3,3 +3,4 @@ pub mod prepare;
 pub mod report;
 pub mod score;
 pub mod serve;
+pub mod train;

@@ -142,17 +142,24 @@ impl EcgEncoder {
     }
 
     /// Copies BatchNorm running statistics (updated in training mode) into `vm` so they are
-    /// saved with the weights.
+    /// saved with the weights. When the encoder was built from `vm` itself, BatchNorm updates the
+    /// map's own variables in place and there is nothing to copy.
     pub fn sync_running_stats(&self, vm: &mut VarMap, prefix: &str) -> Result<()> {
         for (i, blk) in self.blocks.iter().enumerate() {
-            vm.set_one(
-                format!("{prefix}blocks.{i}.bn.running_mean"),
-                blk.bn.running_mean(),
-            )?;
-            vm.set_one(
-                format!("{prefix}blocks.{i}.bn.running_var"),
-                blk.bn.running_var(),
-            )?;
+            for (stat, t) in [
+                ("running_mean", blk.bn.running_mean()),
+                ("running_var", blk.bn.running_var()),
+            ] {
+                let name = format!("{prefix}blocks.{i}.bn.{stat}");
+                let shared = vm
+                    .data()
+                    .lock()
+                    .map(|d| d.get(&name).is_some_and(|v| v.as_tensor().id() == t.id()))
+                    .unwrap_or(false);
+                if !shared {
+                    vm.set_one(name, t)?;
+                }
+            }
         }
         Ok(())
     }

@@ -9,12 +9,14 @@
 //! This module knows nothing of tokio, axum or metrics.
 
 pub mod attention;
+pub mod attn_ops;
 pub mod bundle;
 pub mod chat;
 pub mod config;
 pub mod encoder;
 pub mod error;
 pub mod fetch;
+pub mod frozen;
 pub mod gguf;
 pub mod hf;
 pub mod kv;
@@ -22,7 +24,10 @@ pub mod linear;
 pub mod llama;
 pub mod lora;
 pub mod npy;
+pub mod rms_norm;
+pub mod tiny;
 pub mod tokenizer;
+pub mod train_forward;
 pub mod weights;
 
 pub use config::LlamaConfig;
