@@ -6,6 +6,7 @@ mod integration {
     pub mod lora_merge;
     /// Report-generation metrics against the reference tools' outputs.
     pub mod metrics {
+        pub mod bertscore;
         pub mod coco;
         pub mod common;
         pub mod meit;
