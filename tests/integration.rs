@@ -7,6 +7,7 @@ mod integration {
     pub mod quantized;
     /// Report-generation metrics against the reference tools' outputs.
     pub mod metrics {
+        pub mod bertscore;
         pub mod coco;
         pub mod common;
         pub mod meit;

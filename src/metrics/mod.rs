@@ -1,6 +1,7 @@
 //! Report-generation metrics (COCO caption protocol, rouge-score, NLTK METEOR, MEIT's
 //! protocol) implemented in f64 to agree with the reference Python/Java tools.
 
+pub mod bertscore;
 pub mod bleu;
 pub mod cider;
 pub mod coco;
@@ -20,10 +21,11 @@ pub mod wordnet;
 
 use serde::{Deserialize, Serialize};
 
+pub use bertscore::{BertScore, BertScorer, BertScores};
 pub use coco::{score_coco, CocoScores};
 pub use meit::{score_meit, MeitScores};
 pub use nltk_meteor::{score_nltk_meteor, NltkMeteorScores};
-pub use report::{score_all, score_all_with_batch};
+pub use report::{score_all, score_all_full, score_all_with_batch};
 pub use rouge_score::{score_rouge_score, RougeScoreScores};
 
 /// One candidate report with its reference reports.
@@ -34,7 +36,7 @@ pub struct Pair {
     pub references: Vec<String>,
 }
 
-/// Errors from reading pair files.
+/// Errors from reading pair files and from the model-based metric (BERTScore).
 #[derive(Debug, thiserror::Error)]
 pub enum MetricsError {
     #[error("line {line}: {source}")]
@@ -42,6 +44,15 @@ pub enum MetricsError {
         line: usize,
         source: serde_json::Error,
     },
+    /// The BERTScore model could not be fetched or read.
+    #[error("BERTScore model")]
+    Model(#[from] crate::model::ModelError),
+    /// The BERTScore encoder failed.
+    #[error("BERTScore encoder")]
+    Tensor(#[from] candle_core::Error),
+    /// The BERTScore tokenizer could not be read or failed on a text.
+    #[error("BERTScore tokenizer: {0}")]
+    Tokenizer(String),
 }
 
 /// Parses JSON Lines of `{"id", "candidate", "references"}` objects (blank lines skipped).

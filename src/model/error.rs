@@ -23,7 +23,7 @@ pub enum ModelError {
     },
     #[error("tokenizer: {0}")]
     Tokenizer(String),
-    #[error("cannot fetch the default model: {0}")]
+    #[error("cannot fetch model files: {0}")]
     Fetch(String),
     #[error("LoRA adapter {path}: {msg}")]
     Adapter { path: PathBuf, msg: String },
