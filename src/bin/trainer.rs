@@ -26,23 +26,7 @@ enum Cmd {
     BenchTrain(meit::cli::train::BenchArgs),
 }
 
-/// Training allocates and frees many activation-sized buffers per step. glibc serves blocks
-/// above its mmap threshold with fresh mappings, so each one page-faults and is zeroed again;
-/// keeping them in the heap (and not trimming it) lets freed buffers be reused.
-#[cfg(all(target_os = "linux", target_env = "gnu"))]
-fn keep_freed_memory() {
-    // SAFETY: mallopt only changes allocator parameters; called before any other thread starts.
-    unsafe {
-        libc::mallopt(libc::M_MMAP_THRESHOLD, 32 << 20);
-        libc::mallopt(libc::M_TRIM_THRESHOLD, i32::MAX);
-    }
-}
-
-#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
-fn keep_freed_memory() {}
-
 fn main() -> Result<()> {
-    keep_freed_memory();
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),

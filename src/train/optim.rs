@@ -81,6 +81,8 @@ impl AdamW {
         let bc2 = 1.0 - beta2.powi(self.t as i32);
         for (i, g) in grads.iter().enumerate() {
             let Some(g) = g else { continue };
+            // Moments must not carry the step's autograd graph from one step to the next.
+            let g = &g.detach();
             let p = &self.params[i].1;
             let m = ((&self.m[i] * beta1)? + (g * (1.0 - beta1))?)?;
             let v = ((&self.v[i] * beta2)? + (g.sqr()? * (1.0 - beta2))?)?;
@@ -89,8 +91,8 @@ impl AdamW {
             let decayed = (p.as_tensor() * (1.0 - lr * weight_decay))?;
             let upd = (m_hat / (v_hat.sqrt()? + eps)?)?;
             p.set(&(decayed - (upd * lr)?)?)?;
-            self.m[i] = m;
-            self.v[i] = v;
+            self.m[i] = m.detach();
+            self.v[i] = v.detach();
         }
         Ok(())
     }

@@ -333,9 +333,13 @@ impl<'a> Trainer<'a> {
             backward_s += tb.elapsed().as_secs_f64();
             for (slot, (_, p)) in grads.iter_mut().zip(self.opt.params()) {
                 if let Some(gp) = g.get(p.as_tensor()) {
+                    // Detached: a gradient built by backward still references the step's graph
+                    // (every activation); keeping it attached in the accumulator or the optimizer
+                    // moments would keep each step's activations alive.
+                    let gp = gp.detach();
                     *slot = Some(match slot.take() {
                         Some(acc) => (acc + gp)?,
-                        None => gp.clone(),
+                        None => gp,
                     });
                 }
             }
