@@ -1,5 +1,5 @@
-//! `trainer`: builds the instruction dataset and scores reports; instruction tuning and the
-//! benchmark tasks follow.
+//! `trainer`: builds the instruction dataset, scores reports and runs the benchmark
+//! (`trainer eval`); instruction tuning follows.
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 
@@ -20,6 +20,8 @@ enum Cmd {
     Prepare(meit::cli::prepare::PrepareArgs),
     /// Score candidate reports against references (BLEU, METEOR, ROUGE, CIDEr-D; JSON out).
     Score(meit::cli::score::ScoreArgs),
+    /// Run the benchmark through the serving engine (quality, clinical F1, zero-shot, noise).
+    Eval(meit::cli::eval::EvalArgs),
 }
 
 fn main() -> Result<()> {
@@ -38,6 +40,17 @@ fn main() -> Result<()> {
         Cmd::Score(args) => {
             let scores = meit::cli::score::run(&args).context("trainer score")?;
             println!("{}", serde_json::to_string_pretty(&scores)?);
+        }
+        Cmd::Eval(args) => {
+            let summary = meit::cli::eval::run(&args).context("trainer eval")?;
+            let md = std::fs::read_to_string(summary.out.join("results.md"))
+                .context("reading results.md")?;
+            println!("{md}");
+            println!(
+                "wrote {} in {:.1} s",
+                summary.out.display(),
+                summary.wall_seconds
+            );
         }
     }
     Ok(())
