@@ -50,7 +50,7 @@ pub static TABLE: &[StatementPatterns] = &[
             "t wave abnormality",
             "t abnormal",
         ],
-        &[],
+        &["qrs t abnormal"],
     ),
     p(
         "NST_",
@@ -493,13 +493,7 @@ pub static TABLE: &[StatementPatterns] = &[
     ),
     p(
         "LPR",
-        &[
-            "prolonged pr",
-            "pr interval is prolonged",
-            "pr prolongation",
-            "first degree av block",
-            "av block i",
-        ],
+        &["prolonged pr", "pr interval is prolonged", "pr prolongation"],
         &[],
     ),
     p(
@@ -533,13 +527,8 @@ pub static TABLE: &[StatementPatterns] = &[
     ),
     p(
         "TAB_",
-        &[
-            "t wave abnormal",
-            "t abnormal",
-            "abnormal t",
-            "t waves are abnormal",
-        ],
-        &[],
+        &["abnormal t wave", "t waves are abnormal", "t wave abnormalities"],
+        &["qrs t abnormal"],
     ),
     p(
         "STE_",
@@ -554,13 +543,15 @@ pub static TABLE: &[StatementPatterns] = &[
     ),
     p(
         "PRC(S)",
+        &["premature complex", "premature beat", "extrasystole", "ectopic beat"],
         &[
-            "premature complex",
-            "premature beat",
-            "extrasystole",
-            "ectopic beat",
+            "ventricular extrasystole",
+            "supraventricular extrasystole",
+            "atrial extrasystole",
+            "ventricular premature beat",
+            "atrial premature beat",
+            "ventricular ectopic beat",
         ],
-        &[],
     ),
     // --- rhythm ---
     p("SR", &["sinus rhythm"], &[]),
@@ -592,11 +583,10 @@ pub static TABLE: &[StatementPatterns] = &[
     ),
     p("SVARR", &["supraventricular arrhythmia"], &[]),
     p("BIGU", &["bigeminy", "bigeminal"], &[]),
-    p("AFLT", &["atrial flutter", "flutter"], &[]),
     p(
-        "SVTAC",
-        &["supraventricular tachycardia", "atrial tachycardia"],
-        &[],
+        "AFLT",
+        &["atrial flutter", "flutter"],
+        &["fibrillation flutter", "fibrillation or flutter"],
     ),
     p(
         "PSVT",
