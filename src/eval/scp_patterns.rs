@@ -493,7 +493,11 @@ pub static TABLE: &[StatementPatterns] = &[
     ),
     p(
         "LPR",
-        &["prolonged pr", "pr interval is prolonged", "pr prolongation"],
+        &[
+            "prolonged pr",
+            "pr interval is prolonged",
+            "pr prolongation",
+        ],
         &[],
     ),
     p(
@@ -527,7 +531,11 @@ pub static TABLE: &[StatementPatterns] = &[
     ),
     p(
         "TAB_",
-        &["abnormal t wave", "t waves are abnormal", "t wave abnormalities"],
+        &[
+            "abnormal t wave",
+            "t waves are abnormal",
+            "t wave abnormalities",
+        ],
         &["qrs t abnormal"],
     ),
     p(
@@ -543,7 +551,12 @@ pub static TABLE: &[StatementPatterns] = &[
     ),
     p(
         "PRC(S)",
-        &["premature complex", "premature beat", "extrasystole", "ectopic beat"],
+        &[
+            "premature complex",
+            "premature beat",
+            "extrasystole",
+            "ectopic beat",
+        ],
         &[
             "ventricular extrasystole",
             "supraventricular extrasystole",

@@ -29,7 +29,8 @@ pub fn escape(s: &str) -> String {
 }
 
 fn nice_max(m: f64) -> f64 {
-    if !m.is_finite() || m <= 0.0 {
+    // below 1e-6 (e.g. BLEU-4's 1e-9 smoothing floor) the series is drawn as zero on 0..1
+    if !m.is_finite() || m < 1e-6 {
         return 1.0;
     }
     let e = 10f64.powf(m.log10().floor());
@@ -48,8 +49,10 @@ fn fmt_num(v: f64) -> String {
         format!("{v:.0}")
     } else if v.abs() >= 1.0 {
         format!("{v:.1}")
-    } else {
+    } else if v.abs() >= 1e-3 {
         format!("{v:.3}")
+    } else {
+        format!("{v:.1e}")
     }
 }
 
@@ -194,5 +197,7 @@ mod tests {
         assert_eq!(nice_max(0.0), 1.0);
         assert_eq!(nice_max(0.37), 0.5);
         assert_eq!(nice_max(3.0), 5.0);
+        assert_eq!(nice_max(1e-10), 1.0);
+        assert_eq!(fmt_num(0.0004), "4.0e-4");
     }
 }

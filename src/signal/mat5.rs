@@ -143,6 +143,9 @@ fn matrix(
     out: &mut Vec<MatMatrix>,
     depth: usize,
 ) -> Result<(), String> {
+    if depth > 8 {
+        return Err("nesting deeper than 8 levels".into());
+    }
     if data.is_empty() {
         return Ok(()); // an empty field
     }
