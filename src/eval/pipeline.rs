@@ -154,6 +154,11 @@ async fn run_async(opts: &EvalOptions) -> Result<EvalSummary, EvalError> {
         .iter()
         .map(|r| set.signal(r))
         .collect::<Result<_, _>>()?;
+    tracing::info!(
+        "PTB-XL: {} test records, {} training records on disk",
+        test.len(),
+        set.train_on_disk.len()
+    );
     timings.insert("load_data_s".into(), json!(t0.elapsed().as_secs_f64()));
 
     let t = Instant::now();
@@ -246,6 +251,7 @@ async fn run_async(opts: &EvalOptions) -> Result<EvalSummary, EvalError> {
     let mut clean: Option<Vec<Generated>> = None;
     if opts.tasks.quality {
         let t = Instant::now();
+        tracing::info!("quality: generating {} reports", ids.len());
         let gens = ctx
             .generate(ids.iter().cloned().zip(test_ecg.iter().cloned()).collect())
             .await?;
@@ -343,8 +349,9 @@ async fn run_async(opts: &EvalOptions) -> Result<EvalSummary, EvalError> {
                 });
                 batch.push((sub_ids[i].clone(), x));
             }
-            let gens = ctx.generate(batch).await?;
             let label = spec.label();
+            tracing::info!("noise {label}: generating {noise_n} reports");
+            let gens = ctx.generate(batch).await?;
             for (i, g) in gens.iter().enumerate() {
                 let mut r = row("noise", &label, i, g);
                 r.note = Some(notes[i].clone());
@@ -376,6 +383,11 @@ async fn run_async(opts: &EvalOptions) -> Result<EvalSummary, EvalError> {
             .iter()
             .filter_map(|r| r.ecg.as_ref().ok().map(|e| (r.record.clone(), e.clone())))
             .collect();
+        tracing::info!(
+            "zero-shot: generating {} reports ({} records rejected)",
+            ok.len(),
+            zs_records.len() - ok.len()
+        );
         let gens = ctx.generate(ok).await?;
         let mut it = gens.iter();
         let mut texts: Vec<Option<String>> = Vec::with_capacity(zs_records.len());
