@@ -602,6 +602,11 @@ pub static TABLE: &[StatementPatterns] = &[
         &["fibrillation flutter", "fibrillation or flutter"],
     ),
     p(
+        "SVTAC",
+        &["supraventricular tachycardia", "atrial tachycardia"],
+        &[],
+    ),
+    p(
         "PSVT",
         &["paroxysmal supraventricular tachycardia", "paroxysmal"],
         &[],
