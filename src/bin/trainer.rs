@@ -21,7 +21,7 @@ enum Cmd {
     /// Score candidate reports against references (BLEU, METEOR, ROUGE, CIDEr-D; JSON out).
     Score(meit::cli::score::ScoreArgs),
     /// Run the benchmark through the serving engine (quality, clinical F1, zero-shot, noise).
-    Eval(meit::cli::eval::EvalArgs),
+    Eval(Box<meit::cli::eval::EvalArgs>),
 }
 
 fn main() -> Result<()> {

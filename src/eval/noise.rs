@@ -103,7 +103,7 @@ pub fn partial_white_noise(
     fraction: f64,
     rng: &mut StdRng,
 ) -> NoiseApplied {
-    let n = if leads == 0 { 0 } else { data.len() / leads };
+    let n = data.len().checked_div(leads).unwrap_or(0);
     let max_len = ((fraction.clamp(0.0, 1.0) * n as f64).floor() as usize).min(n);
     if max_len == 0 {
         return NoiseApplied::default();
@@ -121,7 +121,7 @@ pub fn partial_white_noise(
 
 /// Adds white Gaussian noise to every lead at exactly `snr_db` (empirical powers).
 pub fn gaussian_snr(data: &mut [f32], leads: usize, snr_db: f64, rng: &mut StdRng) {
-    let n = if leads == 0 { 0 } else { data.len() / leads };
+    let n = data.len().checked_div(leads).unwrap_or(0);
     for l in 0..leads {
         let lead = &mut data[l * n..(l + 1) * n];
         let p_sig = power(lead);

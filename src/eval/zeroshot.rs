@@ -2,7 +2,7 @@
 //! format reader and labelled with conditions:
 //!
 //! - `cinc2021/pairs_labels.csv`: CinC 2021 Georgia and Chapman-Ningbo records (WFDB `.hea`
-//!   + MATLAB v4 `.mat`, read by [`signal::read_mat_v4`]) and CPSC 2018 records
+//!   and MATLAB v4 `.mat`, read by [`signal::read_mat_v4`]) and CPSC 2018 records
 //!   (`cpsc2018_mat/*.mat`, MATLAB 5 with a zlib-compressed struct `ECG` whose `data` field is
 //!   `12 x n` doubles in mV at 500 Hz, leads I..V6; read by [`signal::read_mat_v5`]). Labels:
 //!   `dx_names`, `; `-separated.

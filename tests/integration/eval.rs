@@ -49,10 +49,8 @@ fn fixture_roots() -> (PathBuf, PathBuf, PathBuf) {
 
 fn finite_numbers(v: &serde_json::Value, path: &str, bad: &mut Vec<String>) {
     match v {
-        serde_json::Value::Number(n) => {
-            if !n.as_f64().is_some_and(f64::is_finite) {
-                bad.push(path.to_string());
-            }
+        serde_json::Value::Number(n) if !n.as_f64().is_some_and(f64::is_finite) => {
+            bad.push(path.to_string());
         }
         serde_json::Value::Array(a) => {
             for (i, x) in a.iter().enumerate() {
