@@ -7,10 +7,12 @@
 //! - [`api`]: wire types (serde + utoipa) and validation into typed engine requests
 //! - [`http`]: axum routes, errors, SSE; [`telemetry`]: Prometheus; [`settings`]: layered config
 //! - [`metrics`]: BLEU, METEOR, ROUGE, CIDEr-D as the reference tools compute them
+//! - [`eval`]: the benchmark (`trainer eval`): quality, clinical F1, zero-shot, noise robustness
 //! - [`cli`]: command implementations behind the thin binaries
 pub mod api;
 pub mod cli;
 pub mod engine;
+pub mod eval;
 pub mod http;
 pub mod metrics;
 pub mod model;

@@ -1,6 +1,8 @@
 //! The crate's one integration test binary; each concern lives in its own module.
 mod integration {
     pub mod common;
+    /// `trainer eval`: the benchmark pipeline, mapper and format readers.
+    pub mod eval;
     pub mod golden_llm;
     pub mod golden_tokenizer;
     pub mod lora_merge;

@@ -1,5 +1,5 @@
 //! `trainer`: builds the instruction dataset, instruction-tunes (LoRA + ECG encoder), measures
-//! training throughput and scores reports.
+//! training throughput, scores reports and runs the benchmark (`trainer eval`).
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 
@@ -20,10 +20,13 @@ enum Cmd {
     Prepare(meit::cli::prepare::PrepareArgs),
     /// Score candidate reports against references (BLEU, METEOR, ROUGE, CIDEr-D; JSON out).
     Score(meit::cli::score::ScoreArgs),
+<<<<<<< HEAD
     /// LoRA instruction tuning of the backbone with the ECG encoder trained jointly.
     Train(Box<meit::cli::train::TrainArgs>),
     /// Training throughput (samples/s) on synthetic batches of a given shape.
     BenchTrain(meit::cli::train::BenchArgs),
+    /// Run the benchmark through the serving engine (quality, clinical F1, zero-shot, noise).
+    Eval(Box<meit::cli::eval::EvalArgs>),
 }
 
 fn main() -> Result<()> {
@@ -43,6 +46,7 @@ fn main() -> Result<()> {
             let scores = meit::cli::score::run(&args).context("trainer score")?;
             println!("{}", serde_json::to_string_pretty(&scores)?);
         }
+<<<<<<< HEAD
         Cmd::Train(args) => {
             let dir = meit::cli::train::run(&args).context("trainer train")?;
             println!("final adapter: {}", dir.display());
@@ -58,6 +62,17 @@ fn main() -> Result<()> {
             println!(
                 "candle train step: batch {} x accum {}, seq {}, rank {}: median {:.3} s/step, {:.2} samples/s (steps: {:?})",
                 args.hyper.batch, args.hyper.accum, args.seq, args.hyper.rank, median, samples / median, times
+            );
+        }
+        Cmd::Eval(args) => {
+            let summary = meit::cli::eval::run(&args).context("trainer eval")?;
+            let md = std::fs::read_to_string(summary.out.join("results.md"))
+                .context("reading results.md")?;
+            println!("{md}");
+            println!(
+                "wrote {} in {:.1} s",
+                summary.out.display(),
+                summary.wall_seconds
             );
         }
     }

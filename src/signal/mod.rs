@@ -1,7 +1,8 @@
 //! ECG signal input and preprocessing for the MEIT ECG report service (DESIGN.md §3).
 //!
 //! The service accepts 12-lead ECGs as JSON ([`raw_from_lead_map`], [`raw_from_arrays`]) or
-//! WFDB records ([`read_wfdb`]; MATLAB v4 `.mat` via [`read_mat_v4`]) and turns them into
+//! WFDB records ([`read_wfdb`]; MATLAB v4 `.mat` via [`read_mat_v4`], MATLAB 5 matrices via
+//! [`read_mat_v5`]) and turns them into
 //! the model input with [`preprocess`]: a `12 x 5000` lead-major `f32` array at 500 Hz,
 //! band-passed 0.5-40 Hz (Butterworth order 4, zero-phase, scipy `filtfilt` semantics) and
 //! z-scored per lead — the same preprocessing the PTB-XL training records went through.
@@ -11,6 +12,7 @@ mod butter;
 mod error;
 mod filtfilt;
 mod mat;
+mod mat5;
 mod pipeline;
 mod resample;
 mod types;
@@ -30,6 +32,7 @@ pub use filtfilt::{
     BUTTER_ORDER,
 };
 pub use mat::{read_mat_v4, read_mat_v4_matrix, MatMatrix};
+pub use mat5::{parse_mat_v5, read_mat_v5};
 pub use pipeline::{
     preprocess, zscore, FLAT_STD_THRESHOLD, MAX_RATE_HZ, MAX_SECONDS, MIN_RATE_HZ, MIN_SECONDS,
 };
