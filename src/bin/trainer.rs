@@ -20,7 +20,6 @@ enum Cmd {
     Prepare(meit::cli::prepare::PrepareArgs),
     /// Score candidate reports against references (BLEU, METEOR, ROUGE, CIDEr-D; JSON out).
     Score(meit::cli::score::ScoreArgs),
-<<<<<<< HEAD
     /// LoRA instruction tuning of the backbone with the ECG encoder trained jointly.
     Train(Box<meit::cli::train::TrainArgs>),
     /// Training throughput (samples/s) on synthetic batches of a given shape.
@@ -46,7 +45,6 @@ fn main() -> Result<()> {
             let scores = meit::cli::score::run(&args).context("trainer score")?;
             println!("{}", serde_json::to_string_pretty(&scores)?);
         }
-<<<<<<< HEAD
         Cmd::Train(args) => {
             let dir = meit::cli::train::run(&args).context("trainer train")?;
             println!("final adapter: {}", dir.display());
