@@ -4,13 +4,13 @@
 //! Validated at start-up across fields; every message names the fields involved.
 //! Model hyperparameters are not here (they come with the checkpoint).
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use config::{Config, Environment, File, FileFormat};
 use serde::{Deserialize, Serialize};
 
 use crate::engine::EngineConfig;
-use crate::model::bundle::{BackboneSource, LoadOptions, Precision};
+use crate::model::bundle::{resolve_adapter, BackboneSource, LoadOptions, Precision};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 #[serde(default, deny_unknown_fields)]
@@ -28,8 +28,9 @@ pub struct ModelSettings {
     /// `default` (SmolLM2-135M-Instruct, fetched on first use), a GGUF file or an HF-layout
     /// directory. Default `default`.
     pub source: String,
-    /// Directory of a trained PEFT adapter + ECG encoder; empty = none (the untrained encoder,
-    /// whose output does not describe the ECG). Default empty.
+    /// Directory of a trained PEFT adapter + ECG encoder; `default` = the adapter shipped in
+    /// `model-cards/` (when present), `none` = no adapter (the untrained encoder, whose output
+    /// does not describe the ECG). Default `default`.
     pub adapter: String,
     /// Decode precision: `f32` (exact to the references), `q8_0` or `q4_0`. Default `q8_0`.
     pub precision: String,
@@ -41,7 +42,7 @@ impl Default for ModelSettings {
     fn default() -> Self {
         Self {
             source: "default".into(),
-            adapter: String::new(),
+            adapter: "default".into(),
             precision: "q8_0".into(),
             prefix_slots: 1,
         }
@@ -57,10 +58,7 @@ impl ModelSettings {
                 self.precision
             ))
         })?;
-        let adapter = match self.adapter.trim() {
-            "" => None,
-            a => Some(PathBuf::from(a)),
-        };
+        let adapter = resolve_adapter(&self.adapter);
         Ok(LoadOptions {
             backbone: BackboneSource::parse(&self.source),
             adapter,

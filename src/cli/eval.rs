@@ -18,9 +18,10 @@ pub struct EvalArgs {
     /// `default` (SmolLM2-135M-Instruct, fetched on first use), a GGUF file or an HF directory.
     #[arg(long, default_value = "default", env = "MEIT_MODEL")]
     pub model: String,
-    /// Directory with a trained PEFT adapter and ECG encoder.
-    #[arg(long)]
-    pub adapter: Option<PathBuf>,
+    /// Directory with a trained PEFT adapter and ECG encoder; `default` = the adapter shipped in
+    /// model-cards/, `none` = the untrained encoder.
+    #[arg(long, default_value = "default")]
+    pub adapter: String,
     /// Decode precision: f32, q8_0 or q4_0.
     #[arg(long, default_value = "f32")]
     pub precision: String,
@@ -65,7 +66,7 @@ impl EvalArgs {
             ptbxl: self.ptbxl.clone(),
             out: self.out.clone(),
             model: self.model.clone(),
-            adapter: self.adapter.clone(),
+            adapter: crate::model::bundle::resolve_adapter(&self.adapter),
             precision: Precision::parse(&self.precision)?,
             instruction: self.instruction.clone(),
             limit: self.limit,

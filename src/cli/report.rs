@@ -21,9 +21,10 @@ pub struct ReportArgs {
     /// `default` (SmolLM2-135M-Instruct, fetched on first use), a GGUF file or an HF directory.
     #[arg(long, default_value = "default", env = "MEIT_MODEL")]
     pub model: String,
-    /// Directory with a trained PEFT adapter and ECG encoder.
-    #[arg(long, env = "MEIT_ADAPTER")]
-    pub adapter: Option<PathBuf>,
+    /// Directory with a trained PEFT adapter and ECG encoder; `default` = the adapter shipped in
+    /// model-cards/, `none` = the untrained encoder.
+    #[arg(long, env = "MEIT_ADAPTER", default_value = "default")]
+    pub adapter: String,
     /// Decode precision: f32 (exact to the references), q8_0 or q4_0 (faster).
     #[arg(long, default_value = "f32")]
     pub precision: String,
@@ -84,7 +85,7 @@ pub fn run(args: &ReportArgs) -> Result<String, ReportError> {
     let dev = Device::Cpu;
     let opts = LoadOptions {
         backbone: BackboneSource::parse(&args.model),
-        adapter: args.adapter.clone(),
+        adapter: crate::model::bundle::resolve_adapter(&args.adapter),
         prefix_slots: 1,
         precision: Precision::parse(&args.precision)?,
     };

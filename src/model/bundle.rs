@@ -166,6 +166,25 @@ impl Precision {
 /// sequences); above it f32 GEMM is faster on these CPUs.
 pub const DEFAULT_QUANT_MAX_ROWS: usize = 8;
 
+/// The adapter shipped with the repository (trained on PTB-XL by `trainer train`).
+pub const SHIPPED_ADAPTER: &str = "model-cards/meit-smollm2-135m-ptbxl";
+
+/// Resolves an adapter setting: `default` is the shipped adapter (looked up relative to the
+/// working directory, then to the source tree the binary was built from), `none` or empty is no
+/// adapter, anything else is a directory.
+pub fn resolve_adapter(setting: &str) -> Option<PathBuf> {
+    match setting.trim() {
+        "" | "none" => None,
+        "default" => [
+            PathBuf::from(SHIPPED_ADAPTER),
+            Path::new(env!("CARGO_MANIFEST_DIR")).join(SHIPPED_ADAPTER),
+        ]
+        .into_iter()
+        .find(|p| p.join(super::lora::CONFIG_FILE).is_file()),
+        dir => Some(PathBuf::from(dir)),
+    }
+}
+
 /// What to load.
 #[derive(Debug, Clone)]
 pub struct LoadOptions {
