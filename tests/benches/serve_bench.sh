@@ -13,13 +13,15 @@ GGUF=${MEIT_HOME:-$HOME/.cache/meit}/models/SmolLM2-135M-Instruct.Q4_1.gguf
 CONC=${CONC:-1,4,16,32}
 MAXTOK=${MAXTOK:-64}
 PRECISION=${PRECISION:-q8_0}
+# "none": the untrained encoder writes to max_tokens like the peer, so tok/s compare like for like.
+ADAPTER=${ADAPTER:-none}
 
 cargo build --release --bin meit --bench load >/dev/null
 LOAD=$(ls -t target/release/deps/load-* | grep -v '\.d$' | head -1)
 
 wait_ready() { for _ in $(seq 1 120); do curl -sf "$1" >/dev/null && return 0; sleep 1; done; return 1; }
 
-./target/release/meit serve --port 18180 --set model.precision="$PRECISION" --set engine.max_running_sequences=32 >/tmp/meit-bench-serve.log 2>&1 &
+./target/release/meit serve --port 18180 --set model.precision="$PRECISION" --set model.adapter="$ADAPTER" --set engine.max_running_sequences=32 >/tmp/meit-bench-serve.log 2>&1 &
 MEIT_PID=$!
 trap 'kill $MEIT_PID 2>/dev/null || true; kill ${LLAMA_PID:-0} 2>/dev/null || true' EXIT
 wait_ready http://127.0.0.1:18180/ready
