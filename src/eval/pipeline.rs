@@ -281,9 +281,16 @@ async fn run_async(opts: &EvalOptions) -> Result<EvalSummary, EvalError> {
             },
         ];
         let t = Instant::now();
+        let bert = match crate::metrics::bertscore::BertScorer::load() {
+            Ok(b) => Some(b),
+            Err(e) => {
+                tracing::warn!("BERTScore skipped: {e}");
+                None
+            }
+        };
         out.insert(
             "quality".into(),
-            scoring::nlg(&ids, &refs, &systems, opts.meit_batch),
+            scoring::nlg(&ids, &refs, &systems, opts.meit_batch, bert.as_ref()),
         );
         let scp: Vec<_> = test.iter().map(|r| r.scp.clone()).collect();
         out.insert(

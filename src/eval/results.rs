@@ -51,6 +51,7 @@ pub fn level_scores(
             reports: &reports,
         }],
         meit_batch,
+        None,
     );
     let pred: Vec<BTreeSet<String>> = reports.iter().map(|r| mapper.map(r)).collect();
     let truth: Vec<BTreeSet<String>> = refs.iter().map(|r| mapper.map(r)).collect();

@@ -4,6 +4,8 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::{json, Value};
 
+use crate::metrics::bertscore::BertScorer;
+use crate::metrics::report::score_all_full;
 use crate::metrics::{score_all_with_batch, Pair};
 use crate::train::data::ptbxl::ScpStatement;
 
@@ -38,14 +40,26 @@ fn pairs(ids: &[String], cands: &[String], refs: &[String]) -> Vec<Pair> {
         .collect()
 }
 
-/// Word-overlap metrics (COCO, rouge-score, NLTK, MEIT) of each system against the references.
-pub fn nlg(ids: &[String], refs: &[String], systems: &[System], meit_batch: usize) -> Value {
+/// Word-overlap metrics (COCO, rouge-score, NLTK, MEIT) of each system against the references,
+/// plus BERTScore (MiniLM) when a scorer is given.
+pub fn nlg(
+    ids: &[String],
+    refs: &[String],
+    systems: &[System],
+    meit_batch: usize,
+    bert: Option<&BertScorer>,
+) -> Value {
     let mut out = serde_json::Map::new();
     for s in systems {
-        out.insert(
-            s.name.to_string(),
-            score_all_with_batch(&pairs(ids, s.reports, refs), meit_batch),
-        );
+        let p = pairs(ids, s.reports, refs);
+        let scores = match score_all_full(&p, meit_batch, bert) {
+            Ok(v) => v,
+            Err(e) => {
+                tracing::warn!("BERTScore failed for {}: {e}", s.name);
+                score_all_with_batch(&p, meit_batch)
+            }
+        };
+        out.insert(s.name.to_string(), scores);
     }
     Value::Object(out)
 }
