@@ -97,7 +97,6 @@ pub fn load_encoder(
     prefix_slots: usize,
     dev: &Device,
 ) -> Result<(EcgEncoder, bool)> {
-    let mut vm = VarMap::new();
     if let Some(dir) = dir {
         let cfg_path = dir.join(ENCODER_CONFIG_FILE);
         let raw = std::fs::read_to_string(&cfg_path).map_err(|e| ModelError::io(&cfg_path, e))?;
@@ -112,23 +111,22 @@ pub fn load_encoder(
                 ),
             ));
         }
-        let enc = EcgEncoder::load(VarBuilder::from_varmap(&vm, DType::F32, dev), &cfg)?;
         let w = dir.join(ENCODER_WEIGHTS_FILE);
-        vm.load(&w)
+        let tensors = candle_core::safetensors::load(&w, dev)
             .map_err(|e| ModelError::format(&w, e.to_string()))?;
-        // BatchNorm keeps copies of its running statistics: rebuild from the loaded map.
-        let enc2 = EcgEncoder::load(VarBuilder::from_varmap(&vm, DType::F32, dev), &cfg)?;
-        drop(enc);
-        return Ok((enc2, true));
+        let vb = VarBuilder::from_tensors(tensors, DType::F32, dev);
+        return Ok((EcgEncoder::load(vb, &cfg)?, true));
     }
+    // An untrained encoder: the first build creates the variables, the seeded fill sets them,
+    // and the second build copies the filled BatchNorm statistics (BatchNorm keeps copies).
     let cfg = EncoderConfig::default_for(head_dim, prefix_slots);
-    let enc = EcgEncoder::load(VarBuilder::from_varmap(&vm, DType::F32, dev), &cfg)?;
+    let vm = VarMap::new();
+    EcgEncoder::load(VarBuilder::from_varmap(&vm, DType::F32, dev), &cfg)?;
     seeded_init(&vm, UNTRAINED_ENCODER_SEED)?;
-    let enc = {
-        drop(enc);
-        EcgEncoder::load(VarBuilder::from_varmap(&vm, DType::F32, dev), &cfg)?
-    };
-    Ok((enc, false))
+    Ok((
+        EcgEncoder::load(VarBuilder::from_varmap(&vm, DType::F32, dev), &cfg)?,
+        false,
+    ))
 }
 
 /// Precision of the decode path. Prefill (steps of more than `max_rows` tokens) always runs the
