@@ -5,12 +5,14 @@ use std::time::Instant;
 
 use candle_core::Device;
 
-use crate::model::bundle::{load_backbone, BackboneSource};
+use crate::eval::validation::{CocoMeteor, EngineGenerator};
+use crate::model::bundle::{load_backbone, BackboneSource, Precision};
 use crate::model::encoder::EncoderConfig;
 use crate::model::Llama;
 use crate::train::batch::{encode_example, Encoded};
 use crate::train::data::{read_jsonl, Split};
 use crate::train::ecg::{EcgStore, LEADS, SAMPLES};
+use crate::train::eval_hook::Generation;
 use crate::train::lora::LoraSettings;
 use crate::train::rng::SplitMix64;
 use crate::train::{Sample, TrainError, TrainSettings, Trainer};
@@ -34,6 +36,10 @@ pub struct HyperArgs {
     #[arg(long, default_value_t = 2e-4)]
     pub lr: f64,
     /// Examples per micro-batch.
+    /// The encoder's learning rate as a multiple of --lr (the encoder starts from random weights
+    /// while LoRA starts from a working backbone).
+    #[arg(long, default_value_t = 1.0)]
+    pub encoder_lr_scale: f64,
     #[arg(long, default_value_t = 4)]
     pub batch: usize,
     /// Micro-batches per optimizer step.
@@ -87,6 +93,16 @@ pub struct TrainArgs {
     /// Continue from a checkpoint directory of the same run.
     #[arg(long)]
     pub resume: Option<PathBuf>,
+    /// Validation examples whose greedy reports are scored with METEOR at every evaluation
+    /// (selects `best/`; 0: select on validation loss alone).
+    #[arg(long, default_value_t = 64)]
+    pub val_meteor: usize,
+    /// Token limit of those reports.
+    #[arg(long, default_value_t = 64)]
+    pub val_max_tokens: usize,
+    /// Weight precision of the engine that writes them (`f32`, `q8_0`, `q4_0`).
+    #[arg(long, default_value = "q8_0")]
+    pub val_precision: String,
     /// Hide the progress bar.
     #[arg(long)]
     pub quiet: bool,
@@ -136,6 +152,7 @@ pub fn run(args: &TrainArgs) -> Result<PathBuf, TrainError> {
     let settings = TrainSettings {
         lora: lora(&args.hyper),
         lr: args.hyper.lr,
+        encoder_lr_scale: args.hyper.encoder_lr_scale,
         warmup_ratio: args.warmup_ratio,
         weight_decay: args.weight_decay,
         max_grad_norm: args.max_grad_norm,
@@ -158,6 +175,21 @@ pub fn run(args: &TrainArgs) -> Result<PathBuf, TrainError> {
         EcgStore::new(&args.root),
         settings,
     )?;
+    if args.val_meteor > 0 {
+        let generator = EngineGenerator {
+            backbone: args.hyper.model.clone(),
+            precision: Precision::parse(&args.val_precision)
+                .map_err(|e| TrainError::Config(format!("--val-precision: {e}")))?,
+            max_running: 32,
+        };
+        trainer.set_scorer(
+            Box::new(CocoMeteor),
+            Generation::Saved(Box::new(generator)),
+            tok,
+            args.val_meteor,
+            args.val_max_tokens,
+        );
+    }
     if let Some(dir) = &args.resume {
         trainer.resume(dir)?;
         eprintln!(
@@ -210,6 +242,7 @@ pub fn bench(args: &BenchArgs) -> Result<Vec<f64>, TrainError> {
     let settings = TrainSettings {
         lora: lora(h),
         lr: h.lr,
+        encoder_lr_scale: h.encoder_lr_scale,
         warmup_ratio: 0.0,
         weight_decay: 0.0,
         max_grad_norm: 1.0,

@@ -9,6 +9,7 @@
 //! - [`scp_map`] + [`scp_patterns`]: report -> PTB-XL statement mapper; [`conditions`]: labels
 //!   of the zero-shot sets -> statements/phrases; [`clinical`]: micro/macro F1
 //! - [`baselines`]: most frequent report and nearest-embedding retrieval
+//! - [`validation`]: validation METEOR of a saved adapter during training
 //! - [`scoring`], [`results`], [`markdown`], [`svg`]: numbers and output files
 
 pub mod baselines;
@@ -25,6 +26,7 @@ pub mod scoring;
 pub mod scp_map;
 pub mod scp_patterns;
 pub mod svg;
+pub mod validation;
 pub mod zeroshot;
 
 pub use error::EvalError;

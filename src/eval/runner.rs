@@ -37,10 +37,23 @@ pub async fn generate_all(
     ecgs: Vec<(String, Vec<f32>)>,
     max_tokens: usize,
 ) -> Result<Vec<Generated>, EvalError> {
-    let mut streams = Vec::with_capacity(ecgs.len());
-    for (record, ecg) in ecgs {
+    let items = ecgs
+        .into_iter()
+        .map(|(record, ecg)| (record, prompt.to_vec(), ecg))
+        .collect();
+    generate_each(engine, items, max_tokens).await
+}
+
+/// Generates one report per `(record, prompt, ECG)`; results in input order.
+pub async fn generate_each(
+    engine: &EngineHandle,
+    items: Vec<(String, Vec<u32>, Vec<f32>)>,
+    max_tokens: usize,
+) -> Result<Vec<Generated>, EvalError> {
+    let mut streams = Vec::with_capacity(items.len());
+    for (record, prompt, ecg) in items {
         let req = GenerateRequest {
-            prompt: prompt.to_vec(),
+            prompt,
             ecg: Some(ecg),
             sampling: SamplingParams {
                 temperature: 0.0,

@@ -32,6 +32,9 @@ pub struct TrainerState {
     pub samples: usize,
     /// Best validation loss so far.
     pub best_val: Option<f32>,
+    /// Best validation METEOR so far (when a scorer is plugged in, it selects `best/`).
+    #[serde(default)]
+    pub best_meteor: Option<f64>,
     /// Settings the run was started with (checked on resume).
     pub seed: u64,
     pub rank: usize,

@@ -27,6 +27,8 @@ pub enum TrainError {
     },
     #[error("checkpoint {path}: {msg}")]
     Checkpoint { path: PathBuf, msg: String },
+    #[error("validation generation: {0}")]
+    Validation(String),
     #[error("invalid training setting: {0}")]
     Config(String),
     #[error("loss is not finite ({loss}) at step {step}")]
@@ -34,7 +36,7 @@ pub enum TrainError {
 }
 
 impl TrainError {
-    pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+    pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         TrainError::Io {
             path: path.into(),
             source,

@@ -30,6 +30,8 @@ impl Default for AdamWConfig {
 pub struct AdamW {
     cfg: AdamWConfig,
     params: Vec<(String, Var)>,
+    /// Per-parameter multiplier of the step's learning rate (1 unless set).
+    lr_scale: Vec<f64>,
     m: Vec<Tensor>,
     v: Vec<Tensor>,
     /// Steps taken.
@@ -43,8 +45,10 @@ impl AdamW {
             .map(|(_, p)| p.as_tensor().zeros_like())
             .collect::<candle_core::Result<Vec<_>>>()?;
         let v = m.clone();
+        let lr_scale = vec![1.0; params.len()];
         Ok(AdamW {
             cfg,
+            lr_scale,
             params,
             m,
             v,
@@ -54,6 +58,16 @@ impl AdamW {
 
     pub fn params(&self) -> &[(String, Var)] {
         &self.params
+    }
+
+    /// Multiplies the learning rate of every parameter whose name starts with `prefix`
+    /// (a parameter group, e.g. the encoder trained from scratch next to LoRA).
+    pub fn scale_lr(&mut self, prefix: &str, scale: f64) {
+        for (i, (name, _)) in self.params.iter().enumerate() {
+            if name.starts_with(prefix) {
+                self.lr_scale[i] = scale;
+            }
+        }
     }
 
     pub fn steps(&self) -> usize {
@@ -84,6 +98,7 @@ impl AdamW {
             // Moments must not carry the step's autograd graph from one step to the next.
             let g = &g.detach();
             let p = &self.params[i].1;
+            let lr = lr * self.lr_scale[i];
             let m = ((&self.m[i] * beta1)? + (g * (1.0 - beta1))?)?;
             let v = ((&self.v[i] * beta2)? + (g.sqr()? * (1.0 - beta2))?)?;
             let m_hat = (&m / bc1)?;

@@ -20,7 +20,7 @@ use super::batch::{collate, Batch, Encoded};
 use super::checkpoint::{TrainerState, OPTIMIZER_FILE};
 use super::ecg::{EcgStore, LEADS, SAMPLES};
 use super::error::{Result, TrainError};
-use super::eval_hook::ReportScorer;
+use super::eval_hook::{Generation, ReportScorer, ValidationItem};
 use super::generate::greedy_report;
 use super::log::{EvalRecord, JsonlLog, Progress, StepRecord};
 use super::lora::{LoraSet, LoraSettings};
@@ -40,6 +40,8 @@ pub struct Sample {
 pub struct TrainSettings {
     pub lora: LoraSettings,
     pub lr: f64,
+    /// The encoder's learning rate as a multiple of `lr` (it starts from random weights).
+    pub encoder_lr_scale: f64,
     pub warmup_ratio: f64,
     pub weight_decay: f64,
     pub max_grad_norm: f64,
@@ -62,6 +64,12 @@ impl TrainSettings {
             return Err(TrainError::Config(
                 "batch, accum and epochs must be positive".into(),
             ));
+        }
+        if !(self.encoder_lr_scale > 0.0 && self.encoder_lr_scale.is_finite()) {
+            return Err(TrainError::Config(format!(
+                "encoder learning-rate scale must be positive: {}",
+                self.encoder_lr_scale
+            )));
         }
         if self.lr.is_nan() || self.lr <= 0.0 || !(0.0..1.0).contains(&self.warmup_ratio) {
             return Err(TrainError::Config(format!(
@@ -105,6 +113,7 @@ pub struct Trainer<'a> {
 /// A generation metric on the first `samples` validation examples.
 struct ScorerHook {
     scorer: Box<dyn ReportScorer>,
+    generation: Generation,
     tokenizer: tokenizers::Tokenizer,
     samples: usize,
     max_new: usize,
@@ -150,13 +159,14 @@ impl<'a> Trainer<'a> {
             EcgEncoder::load(VarBuilder::from_varmap(&enc_vm, DType::F32, &dev), &enc_cfg)?;
         let mut params = lora.params();
         params.extend(encoder_params(&enc_vm));
-        let opt = AdamW::new(
+        let mut opt = AdamW::new(
             params,
             AdamWConfig {
                 weight_decay: settings.weight_decay,
                 ..Default::default()
             },
         )?;
+        opt.scale_lr("encoder.", settings.encoder_lr_scale);
         let micro = train.len().div_ceil(settings.batch);
         let per_epoch = micro.div_ceil(settings.accum);
         let total = settings.max_steps.unwrap_or(per_epoch * settings.epochs);
@@ -168,6 +178,7 @@ impl<'a> Trainer<'a> {
             rng: SplitMix64::derived(settings.seed, u64::MAX),
             samples: 0,
             best_val: None,
+            best_meteor: None,
             seed: settings.seed,
             rank: settings.lora.r,
             batch: settings.batch,
@@ -212,12 +223,14 @@ impl<'a> Trainer<'a> {
     pub fn set_scorer(
         &mut self,
         scorer: Box<dyn ReportScorer>,
+        generation: Generation,
         tokenizer: tokenizers::Tokenizer,
         samples: usize,
         max_new: usize,
     ) {
         self.scorer = Some(ScorerHook {
             scorer,
+            generation,
             tokenizer,
             samples,
             max_new,
@@ -226,34 +239,57 @@ impl<'a> Trainer<'a> {
 
     /// Generates reports for the first validation examples and scores them against the
     /// references; `None` without a scorer or validation data.
-    fn generation_score(&mut self) -> Result<Option<f64>> {
-        let Some(hook) = self.scorer.take() else {
+    fn generation_score(&mut self, out: &Path) -> Result<Option<f64>> {
+        let Some(mut hook) = self.scorer.take() else {
             return Ok(None);
         };
-        let result = self.score_with(&hook);
+        let result = self.score_with(&mut hook, out);
         self.scorer = Some(hook);
         result
     }
 
-    fn score_with(&mut self, hook: &ScorerHook) -> Result<Option<f64>> {
+    fn score_with(&mut self, hook: &mut ScorerHook, out: &Path) -> Result<Option<f64>> {
         let n = hook.samples.min(self.val.len());
         if n == 0 {
             return Ok(None);
         }
-        let stop: Vec<u32> = ["<|im_end|>", "<|endoftext|>"]
-            .iter()
-            .filter_map(|t| hook.tokenizer.token_to_id(t))
-            .collect();
-        let (mut hyps, mut refs) = (Vec::new(), Vec::new());
-        for i in 0..n {
-            let s = self.val[i].clone();
-            let ecg = self.ecg_batch(&[&s])?;
-            let prefix = self.encoder.forward_t(&ecg, false)?;
-            let prompt = &s.enc.ids[..s.enc.prompt_len];
-            let out = greedy_report(self.llm, &self.lora, &prefix, prompt, &stop, hook.max_new)?;
-            hyps.push(tokenizer::decode(&hook.tokenizer, &out)?);
+        let val: Vec<Sample> = self.val[..n].to_vec();
+        let mut refs = Vec::with_capacity(n);
+        for s in &val {
             refs.push(tokenizer::decode(&hook.tokenizer, s.enc.targets())?);
         }
+        let hyps = match &mut hook.generation {
+            Generation::InProcess => {
+                let stop: Vec<u32> = ["<|im_end|>", "<|endoftext|>"]
+                    .iter()
+                    .filter_map(|t| hook.tokenizer.token_to_id(t))
+                    .collect();
+                let mut hyps = Vec::with_capacity(n);
+                for s in &val {
+                    let ecg = self.ecg_batch(&[s])?;
+                    let prefix = self.encoder.forward_t(&ecg, false)?;
+                    let prompt = &s.enc.ids[..s.enc.prompt_len];
+                    let ids =
+                        greedy_report(self.llm, &self.lora, &prefix, prompt, &stop, hook.max_new)?;
+                    hyps.push(tokenizer::decode(&hook.tokenizer, &ids)?);
+                }
+                hyps
+            }
+            Generation::Saved(gen) => {
+                let dir = out.join("validation-adapter");
+                std::fs::create_dir_all(&dir).map_err(|e| TrainError::io(&dir, e))?;
+                self.save_adapter(&dir)?;
+                let mut items = Vec::with_capacity(n);
+                for s in &val {
+                    items.push(ValidationItem {
+                        record: s.record.clone(),
+                        prompt: s.enc.ids[..s.enc.prompt_len].to_vec(),
+                        ecg: self.ecgs.get(&s.record)?,
+                    });
+                }
+                gen.generate(&dir, &items, hook.max_new)?
+            }
+        };
         Ok(Some(hook.scorer.score(&hyps, &refs)))
     }
 
@@ -491,19 +527,32 @@ impl<'a> Trainer<'a> {
             return Ok(());
         };
         // METEOR when a scorer is plugged in (the metrics module provides it).
-        let val_meteor = self.generation_score()?;
+        let val_meteor = self.generation_score(out)?;
         log.write(&EvalRecord {
             step: self.state.step,
             val_loss,
             val_tokens,
             val_meteor,
         })?;
+        let meteor_note = val_meteor
+            .map(|m| format!(", METEOR {m:.4}"))
+            .unwrap_or_default();
         bar.println(&format!(
-            "step {}: validation loss {val_loss:.4} over {val_tokens} tokens",
+            "step {}: validation loss {val_loss:.4} over {val_tokens} tokens{meteor_note}",
             self.state.step
         ));
+        // Selection: on METEOR when it is measured, else on validation loss.
+        let better = match val_meteor {
+            Some(m) => self.state.best_meteor.is_none_or(|b| m > b),
+            None => self.state.best_val.is_none_or(|b| val_loss < b),
+        };
         if self.state.best_val.is_none_or(|b| val_loss < b) {
             self.state.best_val = Some(val_loss);
+        }
+        if let Some(m) = val_meteor {
+            self.state.best_meteor = Some(self.state.best_meteor.map_or(m, |b| b.max(m)));
+        }
+        if better {
             let best = out.join("best");
             std::fs::create_dir_all(&best).map_err(|e| TrainError::io(&best, e))?;
             self.save_adapter(&best)?;

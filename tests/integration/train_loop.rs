@@ -62,6 +62,7 @@ fn settings(max_steps: usize, lr: f64) -> TrainSettings {
             dropout: 0.1,
         },
         lr,
+        encoder_lr_scale: 1.0,
         warmup_ratio: 0.03,
         weight_decay: 0.0,
         max_grad_norm: 1.0,

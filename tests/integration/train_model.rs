@@ -7,6 +7,7 @@ use meit::model::tiny::tiny_backbone;
 use meit::model::train_forward::{forward_train, lm_logits, Frozen, TrainInput};
 use meit::model::{chat, tokenizer, Llama, LlamaConfig, SeqInput};
 use meit::train::batch::{collate, encode_example};
+use meit::train::eval_hook::Generation;
 use meit::train::trainer::masked_loss;
 
 use super::common::{fixture, golden_json, ids, max_abs_diff, smollm};
@@ -176,6 +177,7 @@ fn evaluation_generates_reports_for_the_scorer_hook() {
             dropout: 0.1,
         },
         lr: 1e-3,
+        encoder_lr_scale: 1.0,
         warmup_ratio: 0.0,
         weight_decay: 0.0,
         max_grad_norm: 1.0,
@@ -201,7 +203,13 @@ fn evaluation_generates_reports_for_the_scorer_hook() {
     let mut tr =
         Trainer::new(&llm, enc, samples.clone(), samples, store, settings).expect("trainer");
     let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-    tr.set_scorer(Box::new(CountingScorer(seen.clone())), tok, 2, 4);
+    tr.set_scorer(
+        Box::new(CountingScorer(seen.clone())),
+        Generation::InProcess,
+        tok,
+        2,
+        4,
+    );
     let out = std::env::temp_dir().join(format!("meit-train-scorer-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&out);
     tr.run(&out, None).expect("run");
@@ -218,4 +226,106 @@ fn evaluation_generates_reports_for_the_scorer_hook() {
     assert!(eval["val_meteor"].is_number(), "{eval}");
     assert!(out.join("best/adapter_model.safetensors").exists());
     let _ = std::fs::remove_dir_all(&out);
+}
+
+/// Validation METEOR as `trainer train` computes it: the adapter saved at the evaluation is
+/// loaded by the serving engine (LoRA merged) which writes the reports; the score lands in the
+/// log and selects `best/`.
+#[test]
+fn validation_meteor_runs_the_saved_adapter_through_the_engine() {
+    use meit::eval::validation::{CocoMeteor, EngineGenerator};
+    use meit::model::bundle::Precision;
+    use meit::model::encoder::EncoderConfig;
+    use meit::train::ecg::EcgStore;
+    use meit::train::lora::LoraSettings;
+    use meit::train::{Sample, TrainSettings, Trainer};
+
+    let m = smollm();
+    let tok = m.backbone.tokenizer.clone();
+    let mut store = EcgStore::new("/nonexistent");
+    let reports = ["sinus rhythm. normal ecg.", "atrial fibrillation."];
+    let mut samples = Vec::new();
+    for (i, r) in reports.iter().enumerate() {
+        let rec = format!("r{i}");
+        store
+            .insert(
+                &rec,
+                (0..60_000).map(|k| ((k * (i + 1)) as f32).sin()).collect(),
+            )
+            .expect("insert");
+        let enc = encode_example(&tok, "Describe this ECG.", r, 64).expect("encode");
+        samples.push(Sample { record: rec, enc });
+    }
+    let settings = TrainSettings {
+        lora: LoraSettings {
+            r: 2,
+            alpha: 4.0,
+            dropout: 0.0,
+        },
+        lr: 1e-4,
+        encoder_lr_scale: 2.0,
+        warmup_ratio: 0.0,
+        weight_decay: 0.0,
+        max_grad_norm: 1.0,
+        epochs: 1,
+        batch: 2,
+        accum: 1,
+        max_steps: Some(1),
+        save_every: 0,
+        eval_every: 1,
+        eval_limit: 0,
+        seed: 0,
+        progress: false,
+    };
+    let enc = EncoderConfig {
+        in_leads: 12,
+        channels: vec![4],
+        pools: vec![16],
+        kernel: 3,
+        proj_hidden: 8,
+        prefix_slots: 1,
+        out_dim: m.llm.config().head_dim(),
+    };
+    let mut tr =
+        Trainer::new(&m.llm, enc, samples.clone(), samples, store, settings).expect("trainer");
+    let generator = EngineGenerator {
+        backbone: "default".into(),
+        precision: Precision::F32,
+        max_running: 4,
+    };
+    tr.set_scorer(
+        Box::new(CocoMeteor),
+        Generation::Saved(Box::new(generator)),
+        tok,
+        2,
+        8,
+    );
+    let out = std::env::temp_dir().join(format!("meit-train-valmeteor-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&out);
+    tr.run(&out, None).expect("run");
+    let log = std::fs::read_to_string(out.join("train_log.jsonl")).expect("log");
+    let eval: serde_json::Value = log
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .find(|v| v.get("val_loss").is_some())
+        .expect("an evaluation record");
+    let meteor = eval["val_meteor"].as_f64().expect("val_meteor");
+    assert!((0.0..=1.0).contains(&meteor), "{eval}");
+    assert!(out
+        .join("validation-adapter/adapter_model.safetensors")
+        .exists());
+    assert!(tr.state().best_meteor.is_some());
+    assert!(out.join("best/adapter_model.safetensors").exists());
+    let _ = std::fs::remove_dir_all(&out);
+}
+
+#[test]
+fn coco_meteor_scorer_rewards_matching_reports() {
+    use meit::eval::validation::CocoMeteor;
+    use meit::train::eval_hook::ReportScorer;
+    let refs = vec!["sinus rhythm. normal ecg.".to_string()];
+    let same = CocoMeteor.score(&refs, &refs);
+    let other = CocoMeteor.score(&["atrial fibrillation.".to_string()], &refs);
+    assert!(same > 0.9, "{same}");
+    assert!(other < 0.2, "{other}");
 }
