@@ -160,8 +160,9 @@ impl Precision {
     }
 }
 
-/// Steps of at most this many tokens use the quantized weights (decode of up to this many
-/// sequences); above it f32 GEMM is faster on these CPUs.
+/// With Q4_0 (candle's matrix-vector kernels), steps of at most this many tokens use the
+/// quantized weights; above it f32 GEMM is faster on these CPUs. Q8_0 runs our batched int8
+/// kernel (`qmatmul`), which is faster than f32 GEMM at every step size, prefill included.
 pub const DEFAULT_QUANT_MAX_ROWS: usize = 8;
 
 /// The adapter shipped with the repository (trained on PTB-XL by `trainer train`).
@@ -227,7 +228,11 @@ impl MeitModel {
         }
         let mut llm = Llama::load(&bb.weights, &bb.config, dev)?;
         if let Some(dtype) = opts.precision.ggml() {
-            llm.quantize(dtype, DEFAULT_QUANT_MAX_ROWS)?;
+            let max_rows = match opts.precision {
+                Precision::Q8_0 => usize::MAX,
+                _ => DEFAULT_QUANT_MAX_ROWS,
+            };
+            llm.quantize(dtype, max_rows)?;
         }
         let (encoder, trained) = load_encoder(
             opts.adapter.as_deref(),

@@ -5,6 +5,7 @@ use candle_core::quantized::{GgmlDType, QMatMul, QTensor};
 use candle_core::{Module, Tensor};
 
 use super::error::Result;
+use super::qmatmul::Q8Matrix;
 
 /// LoRA factors of one linear layer: `A: (r, in)`, `B: (out, r)`, `scale = alpha / r`.
 #[derive(Debug, Clone)]
@@ -14,10 +15,17 @@ pub struct LoraDelta {
     pub scale: f64,
 }
 
-/// A quantized copy of the weight, used when a step has at most `max_rows` rows.
+/// A quantized copy of the weight, used when a step has at most `max_rows` rows: our int8
+/// kernel for Q8_0 (it batches), candle's matrix-vector kernels for other types.
+#[derive(Debug, Clone)]
+enum QKernel {
+    Int8(Q8Matrix),
+    Candle(QMatMul),
+}
+
 #[derive(Debug, Clone)]
 struct Quantized {
-    mm: QMatMul,
+    mm: QKernel,
     max_rows: usize,
 }
 
@@ -57,11 +65,14 @@ impl Linear {
     /// Adds a quantized copy of the weight (e.g. Q8_0), used for inputs of at most `max_rows`
     /// rows. Not for layers with an unmerged LoRA delta.
     pub fn quantize(&mut self, dtype: GgmlDType, max_rows: usize) -> Result<()> {
-        let q = QTensor::quantize(&self.w, dtype)?;
-        self.quant = Some(Quantized {
-            mm: QMatMul::from_qtensor(q)?,
-            max_rows,
-        });
+        let (n, k) = self.w.dims2()?;
+        let mm = match dtype {
+            GgmlDType::Q8_0 if Q8Matrix::supports(n, k) => {
+                QKernel::Int8(Q8Matrix::from_tensor(&self.w)?)
+            }
+            _ => QKernel::Candle(QMatMul::from_qtensor(QTensor::quantize(&self.w, dtype)?)?),
+        };
+        self.quant = Some(Quantized { mm, max_rows });
         Ok(())
     }
 
@@ -69,7 +80,10 @@ impl Linear {
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
         if let Some(q) = &self.quant {
             if x.rank() == 2 && x.dim(0)? <= q.max_rows && self.lora.is_none() {
-                return Ok(q.mm.forward(&x.contiguous()?)?);
+                return match &q.mm {
+                    QKernel::Int8(m) => m.forward(x),
+                    QKernel::Candle(m) => Ok(m.forward(&x.contiguous()?)?),
+                };
             }
         }
         let y = match x.rank() {

@@ -24,6 +24,7 @@ pub mod linear;
 pub mod llama;
 pub mod lora;
 pub mod npy;
+pub mod qmatmul;
 pub mod rms_norm;
 pub mod tiny;
 pub mod tokenizer;

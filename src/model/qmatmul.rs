@@ -1,0 +1,423 @@
+//! Int8 weights (blocks of 32 values with one f32 scale, as GGML's Q8_0) and a batched matmul
+//! whose every weight load serves up to eight input rows.
+//!
+//! candle's quantized matmul is a matrix-vector kernel: eight input rows cost about eight times
+//! one row, so batched decoding gained nothing from it. Here the inputs are quantized per block
+//! of 32 too (as llama.cpp and candle do), stored biased to unsigned (`q + 128`) for AVX-512
+//! VNNI's `vpdpbusd` (unsigned x signed bytes). Weights are stored in groups of 16 rows,
+//! interleaved 4 bytes at a time, so one 64-byte load holds the same 4 columns of 16 rows and one
+//! `vpdpbusd` against 4 broadcast input bytes advances 16 dot products; the 16 lanes then take
+//! their own block scales in one multiply. The +128 bias is removed exactly in integers: each
+//! block's accumulator starts at `-128 * sum(weights of the block)`.
+//! Without AVX-512 VNNI a portable loop computes the same integers and the same sums.
+use std::ops::Range;
+
+use candle_core::{Device, Tensor};
+use rayon::prelude::*;
+
+use super::error::{ModelError, Result};
+
+/// Values per quantization block.
+pub const BLOCK: usize = 32;
+/// Weight rows interleaved together (the 16 int32 lanes of an AVX-512 register).
+pub const GROUP: usize = 16;
+
+/// A `(n, k)` weight matrix in int8 blocks; `n` a multiple of 16, `k` of 32.
+#[derive(Debug, Clone)]
+pub struct Q8Matrix {
+    n: usize,
+    k: usize,
+    /// Interleaved values: group `g`, block `b`, 4-byte chunk `t`, row-in-group `r`, byte `u`
+    /// at `((g * nb + b) * 8 + t) * 64 + r * 4 + u`.
+    qs: Vec<i8>,
+    /// Block scales at `(g * nb + b) * 16 + r`.
+    scales: Vec<f32>,
+    /// `-128 * sum(block values)`, same layout: the start of each block's accumulator.
+    bias: Vec<i32>,
+}
+
+/// Inputs quantized per block, biased to unsigned.
+struct QInput {
+    m: usize,
+    /// `m * k` values `q + 128`, row-major.
+    qs: Vec<u8>,
+    /// `m * nb` block scales.
+    scales: Vec<f32>,
+}
+
+/// Quantizes one block to `[-127, 127]` with scale `max|x| / 127`.
+fn quantize_block(x: &[f32], out: &mut [i8]) -> f32 {
+    let amax = x.iter().fold(0f32, |a, v| a.max(v.abs()));
+    if amax == 0.0 {
+        out.iter_mut().for_each(|q| *q = 0);
+        return 0.0;
+    }
+    let d = amax / 127.0;
+    let inv = 1.0 / d;
+    // |v * inv| <= 127 (up to rounding; `as` saturates); ties to even vectorises.
+    for (q, v) in out.iter_mut().zip(x) {
+        *q = (v * inv).round_ties_even() as i8;
+    }
+    d
+}
+
+impl Q8Matrix {
+    /// Whether a `(n, k)` matrix fits the layout.
+    pub fn supports(n: usize, k: usize) -> bool {
+        n % GROUP == 0 && k % BLOCK == 0 && n > 0 && k > 0
+    }
+
+    /// Quantizes a row-major `(n, k)` matrix.
+    pub fn quantize(w: &[f32], n: usize, k: usize) -> Result<Self> {
+        if !Self::supports(n, k) || w.len() != n * k {
+            return Err(ModelError::Input(format!(
+                "int8 weights need (n, k) with n a multiple of {GROUP} and k of {BLOCK}: \
+                 n={n}, k={k}, {} values",
+                w.len()
+            )));
+        }
+        let nb = k / BLOCK;
+        let mut qs = vec![0i8; n * k];
+        let mut scales = vec![0f32; n * nb];
+        let mut bias = vec![0i32; n * nb];
+        let mut q = [0i8; BLOCK];
+        for i in 0..n {
+            let (g, r) = (i / GROUP, i % GROUP);
+            for b in 0..nb {
+                let d = quantize_block(&w[i * k + b * BLOCK..i * k + (b + 1) * BLOCK], &mut q);
+                let lane = (g * nb + b) * GROUP + r;
+                scales[lane] = d;
+                bias[lane] = -128 * q.iter().map(|&v| v as i32).sum::<i32>();
+                for (c, &v) in q.iter().enumerate() {
+                    let (t, u) = (c / 4, c % 4);
+                    qs[((g * nb + b) * 8 + t) * 64 + r * 4 + u] = v;
+                }
+            }
+        }
+        Ok(Q8Matrix {
+            n,
+            k,
+            qs,
+            scales,
+            bias,
+        })
+    }
+
+    /// Quantizes a 2-D f32 tensor `(n, k)`.
+    pub fn from_tensor(w: &Tensor) -> Result<Self> {
+        let (n, k) = w.dims2()?;
+        let data = w.flatten_all()?.to_vec1::<f32>()?;
+        Self::quantize(&data, n, k)
+    }
+
+    pub fn dims(&self) -> (usize, usize) {
+        (self.n, self.k)
+    }
+
+    /// `x: (m, k) -> (m, n)` on the CPU.
+    pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        let (m, k) = x.dims2()?;
+        if k != self.k {
+            return Err(ModelError::Input(format!(
+                "int8 matmul: input width {k}, weights take {}",
+                self.k
+            )));
+        }
+        let data = x.flatten_all()?.to_vec1::<f32>()?;
+        let mut out = vec![0f32; m * self.n];
+        self.matmul(&data, m, &mut out);
+        Ok(Tensor::from_vec(out, (m, self.n), &Device::Cpu)?)
+    }
+
+    fn quantize_input(&self, x: &[f32], m: usize) -> QInput {
+        let nb = self.k / BLOCK;
+        let mut qs = vec![0u8; m * self.k];
+        let mut scales = vec![0f32; m * nb];
+        let mut tmp = [0i8; BLOCK];
+        for (b, (src, dst)) in x.chunks(BLOCK).zip(qs.chunks_mut(BLOCK)).enumerate() {
+            scales[b] = quantize_block(src, &mut tmp);
+            for (u, &q) in dst.iter_mut().zip(&tmp) {
+                *u = (q as i16 + 128) as u8;
+            }
+        }
+        QInput { m, qs, scales }
+    }
+
+    /// `out (m, n) = x (m, k) W^T`, threads over groups of 16 output columns.
+    pub fn matmul(&self, x: &[f32], m: usize, out: &mut [f32]) {
+        debug_assert_eq!(x.len(), m * self.k);
+        debug_assert_eq!(out.len(), m * self.n);
+        if m == 0 {
+            return;
+        }
+        let xi = self.quantize_input(x, m);
+        let groups = self.n / GROUP;
+        let threads = rayon::current_num_threads().max(1);
+        // A few chunks per thread for balance.
+        let per = groups.div_ceil(threads * 4).max(1);
+        let ptr = OutPtr(out.as_mut_ptr());
+        let chunks: Vec<Range<usize>> = (0..groups)
+            .step_by(per)
+            .map(|s| s..(s + per).min(groups))
+            .collect();
+        let run = |r: Range<usize>| {
+            // SAFETY: chunks are disjoint column ranges of `out`, which outlives the call.
+            unsafe { self.groups(&xi, r, ptr) }
+        };
+        if chunks.len() == 1 || m * self.n * self.k < 1 << 16 {
+            chunks.into_iter().for_each(run);
+        } else {
+            chunks.into_par_iter().for_each(run);
+        }
+    }
+
+    /// Output columns of groups `groups` for every input row.
+    ///
+    /// # Safety
+    /// `out` must point to `m * n` floats; no other thread may write these columns.
+    unsafe fn groups(&self, xi: &QInput, groups: Range<usize>, out: OutPtr) {
+        #[cfg(target_arch = "x86_64")]
+        {
+            if has_vnni512() {
+                return avx512::groups(self, xi, groups, out);
+            }
+        }
+        self.groups_portable(xi, groups, out)
+    }
+
+    unsafe fn groups_portable(&self, xi: &QInput, groups: Range<usize>, out: OutPtr) {
+        let (k, nb) = (self.k, self.k / BLOCK);
+        for g in groups {
+            for j in 0..xi.m {
+                let x = &xi.qs[j * k..(j + 1) * k];
+                let mut acc = [0f32; GROUP];
+                for b in 0..nb {
+                    let lanes = (g * nb + b) * GROUP;
+                    let mut dot: [i32; GROUP] = self.bias[lanes..lanes + GROUP]
+                        .try_into()
+                        .unwrap_or([0; GROUP]);
+                    for t in 0..8 {
+                        let wq = &self.qs[((g * nb + b) * 8 + t) * 64..][..64];
+                        let xq = &x[b * BLOCK + 4 * t..][..4];
+                        for (r, d) in dot.iter_mut().enumerate() {
+                            for u in 0..4 {
+                                *d += xq[u] as i32 * wq[r * 4 + u] as i32;
+                            }
+                        }
+                    }
+                    let xs = xi.scales[j * nb + b];
+                    for (r, a) in acc.iter_mut().enumerate() {
+                        *a += dot[r] as f32 * (self.scales[lanes + r] * xs);
+                    }
+                }
+                for (r, a) in acc.iter().enumerate() {
+                    *out.0.add(j * self.n + g * GROUP + r) = *a;
+                }
+            }
+        }
+    }
+}
+
+#[derive(Clone, Copy)]
+struct OutPtr(*mut f32);
+// SAFETY: the kernels write disjoint elements (see `Q8Matrix::matmul`).
+unsafe impl Send for OutPtr {}
+unsafe impl Sync for OutPtr {}
+
+#[cfg(target_arch = "x86_64")]
+fn has_vnni512() -> bool {
+    use std::sync::OnceLock;
+    static HAS: OnceLock<bool> = OnceLock::new();
+    *HAS.get_or_init(|| {
+        std::arch::is_x86_feature_detected!("avx512f")
+            && std::arch::is_x86_feature_detected!("avx512vnni")
+            && std::env::var_os("MEIT_NO_AVX512").is_none()
+    })
+}
+
+/// True when the AVX-512 VNNI kernel is used on this machine (`MEIT_NO_AVX512` turns it off).
+pub fn uses_avx512_vnni() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        has_vnni512()
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+mod avx512 {
+    use std::arch::x86_64::*;
+    use std::ops::Range;
+
+    use super::{OutPtr, Q8Matrix, QInput, BLOCK, GROUP};
+
+    /// # Safety
+    /// AVX-512 F and VNNI present; see `Q8Matrix::groups`.
+    #[target_feature(enable = "avx512f,avx512vnni")]
+    pub unsafe fn groups(w: &Q8Matrix, xi: &QInput, groups: Range<usize>, out: OutPtr) {
+        for g in groups {
+            let mut j = 0;
+            while j + 8 <= xi.m {
+                micro::<8>(w, xi, g, j, out);
+                j += 8;
+            }
+            if j + 4 <= xi.m {
+                micro::<4>(w, xi, g, j, out);
+                j += 4;
+            }
+            if j + 2 <= xi.m {
+                micro::<2>(w, xi, g, j, out);
+                j += 2;
+            }
+            if j < xi.m {
+                micro::<1>(w, xi, g, j, out);
+            }
+        }
+    }
+
+    /// Group `g` (16 rows of W) against input rows `j..j+MR`.
+    #[target_feature(enable = "avx512f,avx512vnni")]
+    unsafe fn micro<const MR: usize>(w: &Q8Matrix, xi: &QInput, g: usize, j: usize, out: OutPtr) {
+        let k = w.k;
+        let nb = k / BLOCK;
+        let wq = w.qs.as_ptr().add(g * nb * 8 * 64);
+        let ws = w.scales.as_ptr().add(g * nb * GROUP);
+        let wb = w.bias.as_ptr().add(g * nb * GROUP);
+        let xq = xi.qs.as_ptr().add(j * k);
+        let xs = xi.scales.as_ptr().add(j * nb);
+        let mut acc = [_mm512_setzero_ps(); MR];
+        for b in 0..nb {
+            let start = _mm512_loadu_si512(wb.add(b * GROUP) as *const _);
+            let mut dot = [start; MR];
+            for t in 0..8 {
+                let wv = _mm512_loadu_si512(wq.add((b * 8 + t) * 64) as *const _);
+                for (c, d) in dot.iter_mut().enumerate() {
+                    let xv = _mm512_set1_epi32(
+                        (xq.add(c * k + b * BLOCK + 4 * t) as *const i32).read_unaligned(),
+                    );
+                    *d = _mm512_dpbusd_epi32(*d, xv, wv);
+                }
+            }
+            let scale = _mm512_loadu_ps(ws.add(b * GROUP));
+            for (c, a) in acc.iter_mut().enumerate() {
+                let s = _mm512_mul_ps(scale, _mm512_set1_ps(*xs.add(c * nb + b)));
+                *a = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot[c]), s, *a);
+            }
+        }
+        for (c, a) in acc.iter().enumerate() {
+            _mm512_storeu_ps(out.0.add((j + c) * w.n + g * GROUP), *a);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn data(len: usize, seed: u32) -> Vec<f32> {
+        let mut s = seed.wrapping_mul(2654435761).wrapping_add(1);
+        (0..len)
+            .map(|_| {
+                s ^= s << 13;
+                s ^= s >> 17;
+                s ^= s << 5;
+                (s % 20001) as f32 / 10000.0 - 1.0
+            })
+            .collect()
+    }
+
+    fn reference(w: &Q8Matrix, x: &[f32], m: usize) -> Vec<f32> {
+        // f32 matmul of the dequantized weights with the dequantized inputs
+        let (n, k, nb) = (w.n, w.k, w.k / BLOCK);
+        let xi = w.quantize_input(x, m);
+        let mut out = vec![0f32; m * n];
+        for j in 0..m {
+            for i in 0..n {
+                let mut acc = 0f64;
+                for t in 0..k {
+                    let (g, r, b, c) = (i / GROUP, i % GROUP, t / BLOCK, t % BLOCK);
+                    let lane = (g * nb + b) * GROUP + r;
+                    let q = w.qs[((g * nb + b) * 8 + c / 4) * 64 + r * 4 + c % 4];
+                    let wv = q as f64 * w.scales[lane] as f64;
+                    let xv = (xi.qs[j * k + t] as f64 - 128.0) * xi.scales[j * nb + b] as f64;
+                    acc += wv * xv;
+                }
+                out[j * n + i] = acc as f32;
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn blocks_round_trip_within_half_a_step() {
+        let x = data(64, 3);
+        let mut q = [0i8; 32];
+        let d = quantize_block(&x[..32], &mut q);
+        for (v, &q) in x[..32].iter().zip(&q) {
+            assert!((v - q as f32 * d).abs() <= d * 0.5 + 1e-6);
+        }
+        assert_eq!(quantize_block(&[0.0; 32], &mut q), 0.0);
+        assert!(Q8Matrix::quantize(&x, 2, 32).is_err());
+        assert!(Q8Matrix::quantize(&vec![0.0; 16 * 31], 16, 31).is_err());
+    }
+
+    #[test]
+    fn matmul_equals_dequantized_reference_for_every_batch_shape() {
+        for (n, k) in [(16, 64), (48, 96), (32, 576)] {
+            let w = Q8Matrix::quantize(&data(n * k, n as u32), n, k).expect("quantize");
+            for m in [1, 2, 3, 4, 5, 7, 9, 16, 19] {
+                let x = data(m * k, (m * 7) as u32);
+                let mut out = vec![0f32; m * n];
+                w.matmul(&x, m, &mut out);
+                let want = reference(&w, &x, m);
+                let err = out
+                    .iter()
+                    .zip(&want)
+                    .map(|(a, b)| (a - b).abs())
+                    .fold(0f32, f32::max);
+                assert!(err < 1e-3, "n={n} k={k} m={m}: {err}");
+            }
+        }
+    }
+
+    #[test]
+    fn portable_and_simd_kernels_agree() {
+        let (n, k, m) = (32, 192, 15);
+        let w = Q8Matrix::quantize(&data(n * k, 11), n, k).expect("quantize");
+        let x = data(m * k, 5);
+        let xi = w.quantize_input(&x, m);
+        let mut a = vec![0f32; m * n];
+        let mut b = vec![0f32; m * n];
+        unsafe {
+            w.groups_portable(&xi, 0..n / GROUP, OutPtr(a.as_mut_ptr()));
+            w.groups(&xi, 0..n / GROUP, OutPtr(b.as_mut_ptr()));
+        }
+        for (x, y) in a.iter().zip(&b) {
+            assert!((x - y).abs() < 1e-3, "{x} vs {y}");
+        }
+    }
+
+    #[test]
+    fn close_to_the_f32_product() {
+        let (n, k, m) = (64, 576, 3);
+        let wf = data(n * k, 9);
+        let w = Q8Matrix::quantize(&wf, n, k).expect("quantize");
+        let x = data(m * k, 4);
+        let mut out = vec![0f32; m * n];
+        w.matmul(&x, m, &mut out);
+        for j in 0..m {
+            for i in 0..n {
+                let exact: f32 = (0..k).map(|t| wf[i * k + t] * x[j * k + t]).sum();
+                // two 8-bit roundings of values in [-1, 1] over 576 terms
+                assert!(
+                    (out[j * n + i] - exact).abs() < 0.25,
+                    "{} vs {exact}",
+                    out[j * n + i]
+                );
+            }
+        }
+    }
+}
