@@ -64,7 +64,7 @@ fn quantize_block(x: &[f32], out: &mut [i8]) -> f32 {
 impl Q8Matrix {
     /// Whether a `(n, k)` matrix fits the layout.
     pub fn supports(n: usize, k: usize) -> bool {
-        n % GROUP == 0 && k % BLOCK == 0 && n > 0 && k > 0
+        n.is_multiple_of(GROUP) && k.is_multiple_of(BLOCK) && n > 0 && k > 0
     }
 
     /// Quantizes a row-major `(n, k)` matrix.
