@@ -1,112 +1,102 @@
-//! Fused attention for small query counts (decode steps): one pass over one sequence's cache,
-//! with no intermediate tensors. candle's softmax kernel fans out to rayon per row, which costs
-//! hundreds of microseconds per call when candle's own worker pool is spinning on the other
-//! core; at 30 layers per token that overhead dominated decode. This op runs single-threaded
-//! loops that the compiler vectorises.
-use candle_core::{CpuStorage, CustomOp3, Layout, Shape, Tensor};
+//! Fused attention for small query counts (decode steps and short chunks): RoPE, cache write
+//! and one pass over one sequence's cache on plain slices, with no intermediate tensors. At 30
+//! layers per token and one call per sequence, the dozen small candle ops this replaces cost
+//! more than the arithmetic, and candle's softmax fans out to its thread pool per row. The
+//! engine runs the sequences of a batch on separate threads.
 
-use super::error::Result;
+/// Head geometry.
+#[derive(Debug, Clone, Copy)]
+pub struct Heads {
+    pub h: usize,
+    pub hkv: usize,
+    pub d: usize,
+}
 
-/// `q: (H, n, D)` (RoPE applied), `k, v: (Hkv, cap, D)` cache buffers whose first `total` slots
-/// are valid; query `t` sees keys `0..=before + t`. Output `(n, H * D)`.
-struct DecodeAttention {
+/// HF rotate-half RoPE in place on `n` token-major rows of `heads * d` values, at positions
+/// `pos0..pos0 + n`; `cos`, `sin`: `(max_pos, d / 2)` row-major.
+pub fn rope_rows(
+    x: &mut [f32],
+    n: usize,
+    heads: usize,
+    d: usize,
+    pos0: usize,
+    cos: &[f32],
+    sin: &[f32],
+) {
+    let half = d / 2;
+    for t in 0..n {
+        let (c, s) = (
+            &cos[(pos0 + t) * half..][..half],
+            &sin[(pos0 + t) * half..][..half],
+        );
+        for hh in 0..heads {
+            let row = &mut x[(t * heads + hh) * d..][..d];
+            let (a, b) = row.split_at_mut(half);
+            for i in 0..half {
+                let (x1, x2) = (a[i], b[i]);
+                a[i] = x1 * c[i] - x2 * s[i];
+                b[i] = x2 * c[i] + x1 * s[i];
+            }
+        }
+    }
+}
+
+/// Attention of `n` new queries `q: (n, H*D)` (RoPE applied) over the first `total` slots of
+/// the cache buffers `k, v: (Hkv, cap, D)`; query `t` sees slots `0..=before + t`. Writes
+/// `out: (n, H*D)`.
+#[allow(clippy::too_many_arguments)]
+pub fn attend_cached(
+    q: &[f32],
+    n: usize,
+    k: &[f32],
+    v: &[f32],
+    cap: usize,
     before: usize,
     total: usize,
+    heads: Heads,
     scale: f32,
-}
-
-fn contiguous<'a>(s: &'a CpuStorage, l: &Layout, what: &str) -> candle_core::Result<&'a [f32]> {
-    let data = s.as_slice::<f32>()?;
-    match l.contiguous_offsets() {
-        Some((a, b)) => Ok(&data[a..b]),
-        None => candle_core::bail!("decode attention: {what} must be contiguous"),
-    }
-}
-
-impl CustomOp3 for DecodeAttention {
-    fn name(&self) -> &'static str {
-        "meit-decode-attention"
-    }
-
-    fn cpu_fwd(
-        &self,
-        qs: &CpuStorage,
-        ql: &Layout,
-        ks: &CpuStorage,
-        kl: &Layout,
-        vs: &CpuStorage,
-        vl: &Layout,
-    ) -> candle_core::Result<(CpuStorage, Shape)> {
-        let (h, n, d) = ql.shape().dims3()?;
-        let (hkv, cap, d2) = kl.shape().dims3()?;
-        if d != d2 || vl.shape().dims() != kl.shape().dims() || self.total > cap || h % hkv != 0 {
-            candle_core::bail!("decode attention: inconsistent shapes");
-        }
-        let (q, k, v) = (
-            contiguous(qs, ql, "q")?,
-            contiguous(ks, kl, "k")?,
-            contiguous(vs, vl, "v")?,
-        );
-        let g = h / hkv;
-        let mut out = vec![0f32; n * h * d];
-        let mut scores = vec![0f32; self.total];
-        for head in 0..h {
-            let kvh = head / g;
-            let kbase = kvh * cap * d;
-            for t in 0..n {
-                let limit = (self.before + t + 1).min(self.total);
-                let qrow = &q[(head * n + t) * d..(head * n + t + 1) * d];
-                let mut max = f32::NEG_INFINITY;
-                for (s, score) in scores[..limit].iter_mut().enumerate() {
-                    let krow = &k[kbase + s * d..kbase + (s + 1) * d];
-                    let dot: f32 = qrow.iter().zip(krow).map(|(a, b)| a * b).sum();
-                    *score = dot * self.scale;
-                    max = max.max(*score);
-                }
-                let mut sum = 0f32;
-                for score in scores[..limit].iter_mut() {
-                    *score = (*score - max).exp();
-                    sum += *score;
-                }
-                let o = &mut out[(t * h + head) * d..(t * h + head + 1) * d];
-                for (s, p) in scores[..limit].iter().enumerate() {
-                    let w = p / sum;
-                    let vrow = &v[kbase + s * d..kbase + (s + 1) * d];
-                    for (oi, vi) in o.iter_mut().zip(vrow) {
-                        *oi += w * vi;
-                    }
+    out: &mut [f32],
+) {
+    let Heads { h, hkv, d } = heads;
+    let g = h / hkv;
+    out[..n * h * d].iter_mut().for_each(|o| *o = 0.0);
+    let mut scores = vec![0f32; total];
+    for head in 0..h {
+        let kbase = (head / g) * cap * d;
+        for t in 0..n {
+            let limit = (before + t + 1).min(total);
+            let qrow = &q[(t * h + head) * d..][..d];
+            let mut max = f32::NEG_INFINITY;
+            for (s, score) in scores[..limit].iter_mut().enumerate() {
+                let krow = &k[kbase + s * d..][..d];
+                let dot: f32 = qrow.iter().zip(krow).map(|(a, b)| a * b).sum();
+                *score = dot * scale;
+                max = max.max(*score);
+            }
+            let mut sum = 0f32;
+            for score in scores[..limit].iter_mut() {
+                *score = (*score - max).exp();
+                sum += *score;
+            }
+            let o = &mut out[(t * h + head) * d..][..d];
+            for (s, p) in scores[..limit].iter().enumerate() {
+                let w = p / sum;
+                let vrow = &v[kbase + s * d..][..d];
+                for (oi, vi) in o.iter_mut().zip(vrow) {
+                    *oi += w * vi;
                 }
             }
         }
-        Ok((CpuStorage::F32(out), Shape::from_dims(&[n, h * d])))
     }
-}
-
-/// Attention of `n` new queries over the first `total` cache slots (see [`DecodeAttention`]).
-pub fn decode_attention(
-    q: &Tensor,
-    k_cache: &Tensor,
-    v_cache: &Tensor,
-    before: usize,
-    total: usize,
-    scale: f32,
-) -> Result<Tensor> {
-    Ok(q.apply_op3_no_bwd(
-        k_cache,
-        v_cache,
-        &DecodeAttention {
-            before,
-            total,
-            scale,
-        },
-    )?)
 }
 
 #[cfg(test)]
 mod tests {
-    use candle_core::{Device, D};
+    use candle_core::{Device, Tensor, D};
 
     use super::*;
+
+    type Result<T> = candle_core::Result<T>;
 
     /// The unfused reference: grouped matmuls, additive causal mask, softmax.
     fn reference(q: &Tensor, k: &Tensor, v: &Tensor, before: usize, total: usize) -> Tensor {
@@ -156,10 +146,58 @@ mod tests {
             let q = Tensor::randn(0f32, 1f32, (h, n, d), &dev)?;
             let total = before + n;
             let scale = 1.0 / (d as f32).sqrt();
-            let got = decode_attention(&q, &k, &v, before, total, scale)?;
+            // (H, n, D) -> token-major (n, H*D)
+            let qt = q
+                .transpose(0, 1)?
+                .contiguous()?
+                .flatten_all()?
+                .to_vec1::<f32>()?;
+            let mut out = vec![0f32; n * h * d];
+            let (kv, vv) = (
+                k.flatten_all()?.to_vec1::<f32>()?,
+                v.flatten_all()?.to_vec1::<f32>()?,
+            );
+            let heads = Heads { h, hkv, d };
+            attend_cached(&qt, n, &kv, &vv, cap, before, total, heads, scale, &mut out);
+            let got = Tensor::from_vec(out, (n, h * d), &dev)?;
             let want = reference(&q, &k, &v, before, total);
             let diff = (got - want)?.abs()?.max_all()?.to_scalar::<f32>()?;
             assert!(diff < 1e-5, "n={n} before={before}: {diff}");
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod rope_tests {
+    use candle_core::{Device, Tensor};
+
+    use super::rope_rows;
+
+    #[test]
+    fn rope_rows_equals_candle_rope() -> candle_core::Result<()> {
+        let dev = Device::Cpu;
+        let (n, heads, d, pos0, max) = (3, 2, 8, 5, 16);
+        let cos = Tensor::randn(0f32, 1f32, (max, d / 2), &dev)?;
+        let sin = Tensor::randn(0f32, 1f32, (max, d / 2), &dev)?;
+        let x = Tensor::randn(0f32, 1f32, (n, heads * d), &dev)?;
+        // candle: (1, heads, n, d)
+        let xt = x.reshape((1, n, heads, d))?.transpose(1, 2)?.contiguous()?;
+        let want =
+            candle_nn::rotary_emb::rope(&xt, &cos.narrow(0, pos0, n)?, &sin.narrow(0, pos0, n)?)?
+                .squeeze(0)?
+                .transpose(0, 1)?
+                .contiguous()?
+                .flatten_all()?
+                .to_vec1::<f32>()?;
+        let mut got = x.flatten_all()?.to_vec1::<f32>()?;
+        let (c, s) = (
+            cos.flatten_all()?.to_vec1::<f32>()?,
+            sin.flatten_all()?.to_vec1::<f32>()?,
+        );
+        rope_rows(&mut got, n, heads, d, pos0, &c, &s);
+        for (a, b) in got.iter().zip(&want) {
+            assert!((a - b).abs() < 1e-5, "{a} vs {b}");
         }
         Ok(())
     }

@@ -1,18 +1,22 @@
 //! One sequence's key/value cache: per layer `(Hkv, capacity, D)` buffers written in place.
 //! The first `prefix` slots hold the ECG prefix keys/values (no RoPE); text follows.
-use candle_core::{DType, Device, Tensor};
+use candle_core::{Device, Tensor};
 
 use super::config::LlamaConfig;
 use super::error::{ModelError, Result};
 
 #[derive(Debug)]
 pub struct SeqCache {
-    k: Vec<Tensor>,
-    v: Vec<Tensor>,
+    /// Per layer `(Hkv, capacity, D)` row-major.
+    k: Vec<Vec<f32>>,
+    v: Vec<Vec<f32>>,
+    hkv: usize,
+    d: usize,
     len: usize,
     prefix: usize,
     capacity: usize,
     growable: bool,
+    device: Device,
 }
 
 impl SeqCache {
@@ -21,19 +25,17 @@ impl SeqCache {
     pub fn new(cfg: &LlamaConfig, capacity: usize, growable: bool, dev: &Device) -> Result<Self> {
         let (hkv, d) = (cfg.num_key_value_heads, cfg.head_dim());
         let capacity = capacity.max(1);
-        let mut k = Vec::with_capacity(cfg.num_hidden_layers);
-        let mut v = Vec::with_capacity(cfg.num_hidden_layers);
-        for _ in 0..cfg.num_hidden_layers {
-            k.push(Tensor::zeros((hkv, capacity, d), DType::F32, dev)?);
-            v.push(Tensor::zeros((hkv, capacity, d), DType::F32, dev)?);
-        }
+        let layer = || vec![0f32; hkv * capacity * d];
         Ok(SeqCache {
-            k,
-            v,
+            k: (0..cfg.num_hidden_layers).map(|_| layer()).collect(),
+            v: (0..cfg.num_hidden_layers).map(|_| layer()).collect(),
+            hkv,
+            d,
             len: 0,
             prefix: 0,
             capacity,
             growable,
+            device: dev.clone(),
         })
     }
 
@@ -73,10 +75,13 @@ impl SeqCache {
             });
         }
         let new_cap = needed.max(self.capacity * 2);
+        let (hkv, d, old, len) = (self.hkv, self.d, self.capacity, self.len);
         for buf in self.k.iter_mut().chain(self.v.iter_mut()) {
-            let (hkv, _, d) = buf.dims3()?;
-            let bigger = Tensor::zeros((hkv, new_cap, d), buf.dtype(), buf.device())?;
-            bigger.slice_set(&buf.narrow(1, 0, self.len)?.contiguous()?, 1, 0)?;
+            let mut bigger = vec![0f32; hkv * new_cap * d];
+            for h in 0..hkv {
+                bigger[h * new_cap * d..][..len * d]
+                    .copy_from_slice(&buf[h * old * d..][..len * d]);
+            }
             *buf = bigger;
         }
         self.capacity = new_cap;
@@ -86,22 +91,51 @@ impl SeqCache {
     /// Writes `k, v: (Hkv, n, D)` of `layer` at the current end. Call `advance(n)` once all layers
     /// have written.
     pub fn write(&mut self, layer: usize, k: &Tensor, v: &Tensor) -> Result<()> {
-        self.k[layer].slice_set(k, 1, self.len)?;
-        self.v[layer].slice_set(v, 1, self.len)?;
+        let (hkv, n, d) = k.dims3()?;
+        if (hkv, d) != (self.hkv, self.d) || v.dims3()? != (hkv, n, d) {
+            return Err(ModelError::Input(format!(
+                "cache write of shape {:?} into a cache of {} heads x {} dims",
+                k.dims(),
+                self.hkv,
+                self.d
+            )));
+        }
+        if self.len + n > self.capacity {
+            return Err(ModelError::CacheFull {
+                needed: self.len + n,
+                capacity: self.capacity,
+            });
+        }
+        let (kd, vd) = (
+            k.flatten_all()?.to_vec1::<f32>()?,
+            v.flatten_all()?.to_vec1::<f32>()?,
+        );
+        let cap = self.capacity;
+        for h in 0..hkv {
+            let dst = (h * cap + self.len) * d;
+            self.k[layer][dst..dst + n * d].copy_from_slice(&kd[h * n * d..(h + 1) * n * d]);
+            self.v[layer][dst..dst + n * d].copy_from_slice(&vd[h * n * d..(h + 1) * n * d]);
+        }
         Ok(())
     }
 
-    /// Keys and values of `layer` over the first `upto` slots: `(Hkv, upto, D)` each.
+    /// Keys and values of `layer` over the first `upto` slots: `(Hkv, upto, D)` each (copies).
     pub fn view(&self, layer: usize, upto: usize) -> Result<(Tensor, Tensor)> {
-        Ok((
-            self.k[layer].narrow(1, 0, upto)?,
-            self.v[layer].narrow(1, 0, upto)?,
-        ))
+        let (hkv, d, cap) = (self.hkv, self.d, self.capacity);
+        let take = |buf: &[f32]| -> Result<Tensor> {
+            let mut out = Vec::with_capacity(hkv * upto * d);
+            for h in 0..hkv {
+                out.extend_from_slice(&buf[h * cap * d..][..upto * d]);
+            }
+            Ok(Tensor::from_vec(out, (hkv, upto, d), &self.device)?)
+        };
+        Ok((take(&self.k[layer])?, take(&self.v[layer])?))
     }
 
-    /// The whole key and value buffers of `layer`, `(Hkv, capacity, D)` each.
-    pub fn buffers(&self, layer: usize) -> (&Tensor, &Tensor) {
-        (&self.k[layer], &self.v[layer])
+    /// The key and value buffers of `layer`, `(Hkv, capacity, D)` row-major, for in-place
+    /// writes and fused attention.
+    pub fn layer_mut(&mut self, layer: usize) -> (&mut [f32], &mut [f32]) {
+        (&mut self.k[layer], &mut self.v[layer])
     }
 
     pub fn advance(&mut self, n: usize) {
@@ -118,7 +152,7 @@ impl SeqCache {
         self.k
             .iter()
             .chain(self.v.iter())
-            .map(|t| t.elem_count() * t.dtype().size_in_bytes())
+            .map(|b| b.len() * std::mem::size_of::<f32>())
             .sum()
     }
 }

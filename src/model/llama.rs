@@ -8,7 +8,9 @@
 use candle_core::quantized::GgmlDType;
 use candle_core::{DType, Device, Tensor, D};
 
-use super::attention::decode_attention;
+use rayon::prelude::*;
+
+use super::attention::{attend_cached, rope_rows, Heads};
 use super::config::LlamaConfig;
 use super::error::{ModelError, Result};
 use super::kv::SeqCache;
@@ -17,6 +19,16 @@ use super::weights::{layer_linear_names, Weights};
 
 /// Steps of at most this many new tokens of a sequence use the fused CPU attention.
 const FUSED_ATTENTION_MAX_QUERIES: usize = 16;
+
+/// One sequence's rows of a layer's attention on the fused path.
+struct SmallSeq<'a> {
+    cache: &'a mut SeqCache,
+    n: usize,
+    q: &'a mut [f32],
+    k: &'a mut [f32],
+    v: &'a [f32],
+    out: &'a mut [f32],
+}
 
 /// One sequence's part of a ragged batch.
 pub struct SeqInput<'a> {
@@ -44,6 +56,9 @@ pub struct Llama {
     lm_head: Linear,
     cos: Tensor,
     sin: Tensor,
+    /// The RoPE tables as slices for the fused attention.
+    cos_v: Vec<f32>,
+    sin_v: Vec<f32>,
     device: Device,
 }
 
@@ -95,7 +110,11 @@ impl Llama {
         };
         let lm_head = Linear::new(lm_head);
         let (cos, sin) = rope_tables(cfg, device)?;
+        let cos_v = cos.flatten_all()?.to_vec1::<f32>()?;
+        let sin_v = sin.flatten_all()?.to_vec1::<f32>()?;
         Ok(Llama {
+            cos_v,
+            sin_v,
             cfg: cfg.clone(),
             embed,
             blocks,
@@ -247,29 +266,140 @@ impl Llama {
         let q = b.q.forward(&h)?;
         let k = b.k.forward(&h)?;
         let v = b.v.forward(&h)?;
-        let mut outs = Vec::with_capacity(seqs.len());
-        let mut off = 0;
-        for s in seqs.iter_mut() {
-            let n = s.tokens.len();
-            outs.push(self.attend(
-                l,
-                &q.narrow(0, off, n)?,
-                &k.narrow(0, off, n)?,
-                &v.narrow(0, off, n)?,
-                s.cache,
-            )?);
-            off += n;
-        }
-        let att = if outs.len() == 1 {
-            outs.pop()
-                .ok_or_else(|| ModelError::Input("empty batch".into()))?
-        } else {
-            Tensor::cat(&outs, 0)?
-        };
+        let att = self.attention(l, &q, &k, &v, seqs)?;
         let x = (x + b.o.forward(&att)?)?;
         let h = candle_nn::ops::rms_norm(&x, &b.ln_mlp, eps)?;
         let m = (candle_nn::ops::silu(&b.gate.forward(&h)?)? * b.up.forward(&h)?)?;
         Ok((x + b.down.forward(&m)?)?)
+    }
+
+    /// Attention of every sequence's new tokens over its own cache: `q: (N, H*D)`,
+    /// `k, v: (N, Hkv*D)` -> `(N, H*D)`. Sequences with few new tokens (decode) take the fused
+    /// path on slices, in parallel across sequences; longer chunks take the tensor path.
+    fn attention(
+        &self,
+        l: usize,
+        q: &Tensor,
+        k: &Tensor,
+        v: &Tensor,
+        seqs: &mut [SeqInput<'_>],
+    ) -> Result<Tensor> {
+        let heads = Heads {
+            h: self.cfg.num_attention_heads,
+            hkv: self.cfg.num_key_value_heads,
+            d: self.cfg.head_dim(),
+        };
+        let (e, ekv) = (heads.h * heads.d, heads.hkv * heads.d);
+        let n_total: usize = seqs.iter().map(|s| s.tokens.len()).sum();
+        if !self.device.is_cpu() {
+            let mut outs = Vec::with_capacity(seqs.len());
+            let mut off = 0;
+            for s in seqs.iter_mut() {
+                let n = s.tokens.len();
+                outs.push(self.attend(
+                    l,
+                    &q.narrow(0, off, n)?,
+                    &k.narrow(0, off, n)?,
+                    &v.narrow(0, off, n)?,
+                    s.cache,
+                )?);
+                off += n;
+            }
+            return Ok(Tensor::cat(&outs, 0)?);
+        }
+        let mut qv = q.flatten_all()?.to_vec1::<f32>()?;
+        let mut kv = k.flatten_all()?.to_vec1::<f32>()?;
+        let vv = v.flatten_all()?.to_vec1::<f32>()?;
+        let mut out = vec![0f32; n_total * e];
+        // Split the rows per sequence.
+        let mut small = Vec::new();
+        let (mut qr, mut kr, mut vr, mut or) = (
+            qv.as_mut_slice(),
+            kv.as_mut_slice(),
+            vv.as_slice(),
+            out.as_mut_slice(),
+        );
+        let mut off = 0;
+        for s in seqs.iter_mut() {
+            let n = s.tokens.len();
+            let (qs, qrest) = std::mem::take(&mut qr).split_at_mut(n * e);
+            let (ks, krest) = std::mem::take(&mut kr).split_at_mut(n * ekv);
+            let (vs, vrest) = vr.split_at(n * ekv);
+            let (os, orest) = std::mem::take(&mut or).split_at_mut(n * e);
+            (qr, kr, vr, or) = (qrest, krest, vrest, orest);
+            if n <= FUSED_ATTENTION_MAX_QUERIES {
+                small.push(SmallSeq {
+                    cache: &mut *s.cache,
+                    n,
+                    q: qs,
+                    k: ks,
+                    v: vs,
+                    out: os,
+                });
+            } else {
+                let t = self.attend(
+                    l,
+                    &q.narrow(0, off, n)?,
+                    &k.narrow(0, off, n)?,
+                    &v.narrow(0, off, n)?,
+                    s.cache,
+                )?;
+                os.copy_from_slice(&t.flatten_all()?.to_vec1::<f32>()?);
+            }
+            off += n;
+        }
+        let run = |w: SmallSeq<'_>| self.attend_small(l, heads, w);
+        if small.len() > 1 {
+            small
+                .into_par_iter()
+                .map(run)
+                .collect::<Result<Vec<()>>>()?;
+        } else {
+            small.into_iter().map(run).collect::<Result<Vec<()>>>()?;
+        }
+        Ok(Tensor::from_vec(out, (n_total, e), &self.device)?)
+    }
+
+    /// The fused path of one sequence: RoPE on its `n` query and key rows, keys and values into
+    /// its cache, attention into `out`.
+    fn attend_small(&self, l: usize, heads: Heads, w: SmallSeq<'_>) -> Result<()> {
+        let SmallSeq {
+            cache,
+            n,
+            q,
+            k,
+            v,
+            out,
+        } = w;
+        let Heads { h, hkv, d } = heads;
+        let (pos, before, cap) = (cache.text_len(), cache.len(), cache.capacity());
+        if before + n > cap {
+            return Err(ModelError::CacheFull {
+                needed: before + n,
+                capacity: cap,
+            });
+        }
+        if (pos + n) * (d / 2) > self.cos_v.len() {
+            return Err(ModelError::Input(format!(
+                "position {} beyond the RoPE table ({} positions)",
+                pos + n,
+                self.cfg.max_position_embeddings
+            )));
+        }
+        rope_rows(q, n, h, d, pos, &self.cos_v, &self.sin_v);
+        rope_rows(k, n, hkv, d, pos, &self.cos_v, &self.sin_v);
+        let (kb, vb) = cache.layer_mut(l);
+        for t in 0..n {
+            for hh in 0..hkv {
+                let dst = (hh * cap + before + t) * d;
+                let src = (t * hkv + hh) * d;
+                kb[dst..dst + d].copy_from_slice(&k[src..src + d]);
+                vb[dst..dst + d].copy_from_slice(&v[src..src + d]);
+            }
+        }
+        let scale = 1.0 / (d as f32).sqrt();
+        attend_cached(q, n, kb, vb, cap, before, before + n, heads, scale, out);
+        Ok(())
     }
 
     /// Attention of one sequence's `n` new tokens over its cache. `q: (n, H*D)`,
@@ -303,10 +433,6 @@ impl Llama {
         let before = cache.len();
         let total = before + n;
         let scale = 1.0 / (d as f64).sqrt();
-        if n <= FUSED_ATTENTION_MAX_QUERIES && self.device.is_cpu() {
-            let (kb, vb) = cache.buffers(l);
-            return decode_attention(&q, kb, vb, before, total, scale as f32);
-        }
         let (kc, vc) = cache.view(l, total)?;
         // (H, n, D) -> (Hkv, g*n, D): query heads j*g..j*g+g share kv head j
         let q = q.reshape((hkv, g * n, d))?;

@@ -133,6 +133,14 @@ impl Q8Matrix {
         let nb = self.k / BLOCK;
         let mut qs = vec![0u8; m * self.k];
         let mut scales = vec![0f32; m * nb];
+        #[cfg(target_arch = "x86_64")]
+        {
+            if has_vnni512() {
+                // SAFETY: AVX-512 F present; lengths as documented on the function.
+                unsafe { avx512::quantize_input(x, &mut qs, &mut scales) };
+                return QInput { m, qs, scales };
+            }
+        }
         let mut tmp = [0i8; BLOCK];
         for (b, (src, dst)) in x.chunks(BLOCK).zip(qs.chunks_mut(BLOCK)).enumerate() {
             scales[b] = quantize_block(src, &mut tmp);
@@ -253,6 +261,34 @@ mod avx512 {
     use std::ops::Range;
 
     use super::{OutPtr, Q8Matrix, QInput, BLOCK, GROUP};
+
+    /// Quantizes `x` per block of 32 into `qs` (`q + 128`) and `scales`, as `quantize_block`.
+    ///
+    /// # Safety
+    /// AVX-512 F present; `x.len() == qs.len() == 32 * scales.len()`.
+    #[target_feature(enable = "avx512f")]
+    pub unsafe fn quantize_input(x: &[f32], qs: &mut [u8], scales: &mut [f32]) {
+        let bias = _mm512_set1_epi32(128);
+        for (b, scale) in scales.iter_mut().enumerate() {
+            let src = x.as_ptr().add(b * BLOCK);
+            let (lo, hi) = (_mm512_loadu_ps(src), _mm512_loadu_ps(src.add(16)));
+            let amax = _mm512_reduce_max_ps(_mm512_max_ps(_mm512_abs_ps(lo), _mm512_abs_ps(hi)));
+            let dst = qs.as_mut_ptr().add(b * BLOCK);
+            if amax.is_nan() || amax <= 0.0 || amax.is_infinite() {
+                *scale = 0.0;
+                std::ptr::write_bytes(dst, 128, BLOCK);
+                continue;
+            }
+            let d = amax / 127.0;
+            *scale = d;
+            let inv = _mm512_set1_ps(1.0 / d);
+            for (half, v) in [lo, hi].into_iter().enumerate() {
+                // round to nearest even (the default rounding mode), bias, keep the low bytes
+                let q = _mm512_add_epi32(_mm512_cvtps_epi32(_mm512_mul_ps(v, inv)), bias);
+                _mm_storeu_si128(dst.add(half * 16) as *mut _, _mm512_cvtepi32_epi8(q));
+            }
+        }
+    }
 
     /// # Safety
     /// AVX-512 F and VNNI present; see `Q8Matrix::groups`.
@@ -397,6 +433,22 @@ mod tests {
         }
         for (x, y) in a.iter().zip(&b) {
             assert!((x - y).abs() < 1e-3, "{x} vs {y}");
+        }
+    }
+
+    #[test]
+    fn simd_input_quantization_equals_the_block_quantizer() {
+        let mut x = data(32 * 7, 21);
+        x[32..64].iter_mut().for_each(|v| *v = 0.0);
+        let w = Q8Matrix::quantize(&data(16 * 224, 1), 16, 224).expect("quantize");
+        let xi = w.quantize_input(&x, 1);
+        let mut q = [0i8; BLOCK];
+        for b in 0..7 {
+            let d = quantize_block(&x[b * BLOCK..(b + 1) * BLOCK], &mut q);
+            assert_eq!(xi.scales[b], d, "block {b}");
+            for (u, &v) in xi.qs[b * BLOCK..(b + 1) * BLOCK].iter().zip(&q) {
+                assert_eq!(*u as i32 - 128, v as i32, "block {b}");
+            }
         }
     }
 
