@@ -41,6 +41,26 @@ pub fn rope_rows(
     }
 }
 
+/// Dot product in 16 independent lanes (a plain `sum()` over f32 is a serial chain that the
+/// compiler may not reorder, hence not vectorise).
+#[inline]
+fn dot(a: &[f32], b: &[f32]) -> f32 {
+    let mut acc = [0f32; 16];
+    let (ac, bc) = (a.chunks_exact(16), b.chunks_exact(16));
+    let tail: f32 = ac
+        .remainder()
+        .iter()
+        .zip(bc.remainder())
+        .map(|(x, y)| x * y)
+        .sum();
+    for (x, y) in ac.zip(bc) {
+        for i in 0..16 {
+            acc[i] += x[i] * y[i];
+        }
+    }
+    acc.iter().sum::<f32>() + tail
+}
+
 /// Attention of `n` new queries `q: (n, H*D)` (RoPE applied) over the first `total` slots of
 /// the cache buffers `k, v: (Hkv, cap, D)`; query `t` sees slots `0..=before + t`. Writes
 /// `out: (n, H*D)`.
@@ -69,8 +89,7 @@ pub fn attend_cached(
             let mut max = f32::NEG_INFINITY;
             for (s, score) in scores[..limit].iter_mut().enumerate() {
                 let krow = &k[kbase + s * d..][..d];
-                let dot: f32 = qrow.iter().zip(krow).map(|(a, b)| a * b).sum();
-                *score = dot * scale;
+                *score = dot(qrow, krow) * scale;
                 max = max.max(*score);
             }
             let mut sum = 0f32;
