@@ -15,6 +15,7 @@ use super::config::LlamaConfig;
 use super::error::{ModelError, Result};
 use super::kv::SeqCache;
 use super::linear::Linear;
+use super::qmatmul::Q8Matrix;
 use super::weights::{layer_linear_names, Weights};
 
 /// Steps of at most this many new tokens of a sequence use the fused CPU attention.
@@ -46,6 +47,14 @@ pub struct Block {
     pub down: Linear,
     pub ln_attn: Tensor,
     pub ln_mlp: Tensor,
+    /// Int8 copies of `[q; k; v]` and `[gate; up]` stacked (one matmul each), when quantized
+    /// to Q8_0 with no unmerged LoRA.
+    fused: Option<FusedInt8>,
+}
+
+struct FusedInt8 {
+    qkv: Q8Matrix,
+    gate_up: Q8Matrix,
 }
 
 pub struct Llama {
@@ -100,6 +109,7 @@ impl Llama {
                     &format!("model.layers.{l}.post_attention_layernorm.weight"),
                     &[e],
                 )?,
+                fused: None,
             });
         }
         let norm = w.get("model.norm.weight", &[e])?;
@@ -132,18 +142,33 @@ impl Llama {
     }
 
     /// Adds quantized copies (`dtype`, e.g. Q8_0) of every linear layer and the LM head, used
-    /// for steps of at most `max_rows` tokens (decode); larger steps (prefill) stay in f32.
+    /// for steps of at most `max_rows` tokens; larger steps stay in f32. With Q8_0 for every
+    /// step (`max_rows == usize::MAX`) and merged weights, q/k/v and gate/up are stacked into one
+    /// int8 matrix each, so a layer runs four matmuls instead of seven.
     pub fn quantize(&mut self, dtype: GgmlDType, max_rows: usize) -> Result<()> {
         for b in &mut self.blocks {
-            for l in [
-                &mut b.q,
-                &mut b.k,
-                &mut b.v,
-                &mut b.o,
-                &mut b.gate,
-                &mut b.up,
-                &mut b.down,
-            ] {
+            let plain = [&b.q, &b.k, &b.v, &b.gate, &b.up]
+                .iter()
+                .all(|l| l.lora().is_none());
+            if dtype == GgmlDType::Q8_0 && max_rows == usize::MAX && plain {
+                let qkv = Tensor::cat(&[b.q.weight(), b.k.weight(), b.v.weight()], 0)?;
+                let gate_up = Tensor::cat(&[b.gate.weight(), b.up.weight()], 0)?;
+                let (nq, k) = qkv.dims2()?;
+                let (ng, kg) = gate_up.dims2()?;
+                if Q8Matrix::supports(nq, k) && Q8Matrix::supports(ng, kg) {
+                    b.fused = Some(FusedInt8 {
+                        qkv: Q8Matrix::from_tensor(&qkv)?,
+                        gate_up: Q8Matrix::from_tensor(&gate_up)?,
+                    });
+                }
+            }
+            // The fused copies replace q/k/v/gate/up in the step (k and v stay f32 for the one
+            // ECG prefix row written per request).
+            let mut layers = vec![&mut b.o, &mut b.down];
+            if b.fused.is_none() {
+                layers.extend([&mut b.q, &mut b.k, &mut b.v, &mut b.gate, &mut b.up]);
+            }
+            for l in layers {
                 l.quantize(dtype, max_rows)?;
             }
         }
@@ -263,13 +288,30 @@ impl Llama {
     ) -> Result<Tensor> {
         let eps = self.cfg.rms_norm_eps as f32;
         let h = candle_nn::ops::rms_norm(x, &b.ln_attn, eps)?;
-        let q = b.q.forward(&h)?;
-        let k = b.k.forward(&h)?;
-        let v = b.v.forward(&h)?;
+        let (q, k, v) = match &b.fused {
+            Some(f) => {
+                let (e, ekv) = (self.cfg.hidden_size, b.k.weight().dim(0)?);
+                let y = f.qkv.forward(&h)?;
+                (
+                    y.narrow(1, 0, e)?,
+                    y.narrow(1, e, ekv)?,
+                    y.narrow(1, e + ekv, ekv)?,
+                )
+            }
+            None => (b.q.forward(&h)?, b.k.forward(&h)?, b.v.forward(&h)?),
+        };
         let att = self.attention(l, &q, &k, &v, seqs)?;
         let x = (x + b.o.forward(&att)?)?;
         let h = candle_nn::ops::rms_norm(&x, &b.ln_mlp, eps)?;
-        let m = (candle_nn::ops::silu(&b.gate.forward(&h)?)? * b.up.forward(&h)?)?;
+        let (gate, up) = match &b.fused {
+            Some(f) => {
+                let i = self.cfg.intermediate_size;
+                let y = f.gate_up.forward(&h)?;
+                (y.narrow(1, 0, i)?, y.narrow(1, i, i)?)
+            }
+            None => (b.gate.forward(&h)?, b.up.forward(&h)?),
+        };
+        let m = (candle_nn::ops::silu(&gate)? * up)?;
         Ok((x + b.down.forward(&m)?)?)
     }
 
