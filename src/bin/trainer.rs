@@ -29,6 +29,7 @@ enum Cmd {
 }
 
 fn main() -> Result<()> {
+    meit::cli::alloc::keep_freed_memory();
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),

@@ -1,4 +1,5 @@
 //! Command implementations shared by the binaries (the binaries only parse flags and print).
+pub mod alloc;
 pub mod eval;
 pub mod prepare;
 pub mod report;
