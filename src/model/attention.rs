@@ -81,11 +81,22 @@ pub fn attend_cached(
     let g = h / hkv;
     out[..n * h * d].iter_mut().for_each(|o| *o = 0.0);
     let mut scores = vec![0f32; total];
+    #[cfg(target_arch = "x86_64")]
+    let fast64 = d == 64 && has_avx512();
     for head in 0..h {
         let kbase = (head / g) * cap * d;
         for t in 0..n {
             let limit = (before + t + 1).min(total);
             let qrow = &q[(t * h + head) * d..][..d];
+            #[cfg(target_arch = "x86_64")]
+            if fast64 {
+                let o = &mut out[(t * h + head) * d..][..d];
+                // SAFETY: AVX-512 F present; rows of 64 within `k`, `v` (limit <= total <= cap).
+                unsafe {
+                    avx512::head64(qrow, &k[kbase..], &v[kbase..], limit, scale, &mut scores, o)
+                };
+                continue;
+            }
             let mut max = f32::NEG_INFINITY;
             for (s, score) in scores[..limit].iter_mut().enumerate() {
                 let krow = &k[kbase + s * d..][..d];
@@ -105,6 +116,72 @@ pub fn attend_cached(
                     *oi += w * vi;
                 }
             }
+        }
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+fn has_avx512() -> bool {
+    use std::sync::OnceLock;
+    static HAS: OnceLock<bool> = OnceLock::new();
+    *HAS.get_or_init(|| {
+        std::arch::is_x86_feature_detected!("avx512f")
+            && std::env::var_os("MEIT_NO_AVX512").is_none()
+    })
+}
+
+#[cfg(target_arch = "x86_64")]
+mod avx512 {
+    use std::arch::x86_64::*;
+
+    /// One query row of 64 against `limit` key/value rows of 64 (a head size of 64, as
+    /// SmolLM2's): four registers per row, the output kept in registers.
+    ///
+    /// # Safety
+    /// AVX-512 F present; `k`, `v` hold `limit` rows of 64; `q`, `o` hold 64.
+    #[target_feature(enable = "avx512f")]
+    pub unsafe fn head64(
+        q: &[f32],
+        k: &[f32],
+        v: &[f32],
+        limit: usize,
+        scale: f32,
+        scores: &mut [f32],
+        o: &mut [f32],
+    ) {
+        let qp = q.as_ptr();
+        let qv = [
+            _mm512_loadu_ps(qp),
+            _mm512_loadu_ps(qp.add(16)),
+            _mm512_loadu_ps(qp.add(32)),
+            _mm512_loadu_ps(qp.add(48)),
+        ];
+        let mut max = f32::NEG_INFINITY;
+        for (s, score) in scores[..limit].iter_mut().enumerate() {
+            let kp = k.as_ptr().add(s * 64);
+            let a = _mm512_mul_ps(qv[0], _mm512_loadu_ps(kp));
+            let b = _mm512_mul_ps(qv[1], _mm512_loadu_ps(kp.add(16)));
+            let a = _mm512_fmadd_ps(qv[2], _mm512_loadu_ps(kp.add(32)), a);
+            let b = _mm512_fmadd_ps(qv[3], _mm512_loadu_ps(kp.add(48)), b);
+            *score = _mm512_reduce_add_ps(_mm512_add_ps(a, b)) * scale;
+            max = max.max(*score);
+        }
+        let mut sum = 0f32;
+        for score in scores[..limit].iter_mut() {
+            *score = (*score - max).exp();
+            sum += *score;
+        }
+        let mut acc = [_mm512_setzero_ps(); 4];
+        for (s, &p) in scores[..limit].iter().enumerate() {
+            let vp = v.as_ptr().add(s * 64);
+            let w = _mm512_set1_ps(p);
+            for (i, a) in acc.iter_mut().enumerate() {
+                *a = _mm512_fmadd_ps(w, _mm512_loadu_ps(vp.add(16 * i)), *a);
+            }
+        }
+        let inv = _mm512_set1_ps(1.0 / sum);
+        for (i, a) in acc.iter().enumerate() {
+            _mm512_storeu_ps(o.as_mut_ptr().add(16 * i), _mm512_mul_ps(*a, inv));
         }
     }
 }
@@ -158,30 +235,31 @@ mod tests {
     #[test]
     fn fused_equals_unfused_for_decode_and_small_chunks() -> Result<()> {
         let dev = Device::Cpu;
-        let (h, hkv, d, cap) = (6, 2, 16, 40);
-        let k = Tensor::randn(0f32, 1f32, (hkv, cap, d), &dev)?;
-        let v = Tensor::randn(0f32, 1f32, (hkv, cap, d), &dev)?;
-        for (n, before) in [(1, 0), (1, 17), (5, 10), (16, 3)] {
-            let q = Tensor::randn(0f32, 1f32, (h, n, d), &dev)?;
-            let total = before + n;
-            let scale = 1.0 / (d as f32).sqrt();
-            // (H, n, D) -> token-major (n, H*D)
-            let qt = q
-                .transpose(0, 1)?
-                .contiguous()?
-                .flatten_all()?
-                .to_vec1::<f32>()?;
-            let mut out = vec![0f32; n * h * d];
-            let (kv, vv) = (
-                k.flatten_all()?.to_vec1::<f32>()?,
-                v.flatten_all()?.to_vec1::<f32>()?,
-            );
-            let heads = Heads { h, hkv, d };
-            attend_cached(&qt, n, &kv, &vv, cap, before, total, heads, scale, &mut out);
-            let got = Tensor::from_vec(out, (n, h * d), &dev)?;
-            let want = reference(&q, &k, &v, before, total);
-            let diff = (got - want)?.abs()?.max_all()?.to_scalar::<f32>()?;
-            assert!(diff < 1e-5, "n={n} before={before}: {diff}");
+        for (h, hkv, d, cap) in [(6, 2, 16, 40), (9, 3, 64, 40)] {
+            let k = Tensor::randn(0f32, 1f32, (hkv, cap, d), &dev)?;
+            let v = Tensor::randn(0f32, 1f32, (hkv, cap, d), &dev)?;
+            for (n, before) in [(1, 0), (1, 17), (5, 10), (16, 3)] {
+                let q = Tensor::randn(0f32, 1f32, (h, n, d), &dev)?;
+                let total = before + n;
+                let scale = 1.0 / (d as f32).sqrt();
+                // (H, n, D) -> token-major (n, H*D)
+                let qt = q
+                    .transpose(0, 1)?
+                    .contiguous()?
+                    .flatten_all()?
+                    .to_vec1::<f32>()?;
+                let mut out = vec![0f32; n * h * d];
+                let (kv, vv) = (
+                    k.flatten_all()?.to_vec1::<f32>()?,
+                    v.flatten_all()?.to_vec1::<f32>()?,
+                );
+                let heads = Heads { h, hkv, d };
+                attend_cached(&qt, n, &kv, &vv, cap, before, total, heads, scale, &mut out);
+                let got = Tensor::from_vec(out, (n, h * d), &dev)?;
+                let want = reference(&q, &k, &v, before, total);
+                let diff = (got - want)?.abs()?.max_all()?.to_scalar::<f32>()?;
+                assert!(diff < 1e-5, "d={d} n={n} before={before}: {diff}");
+            }
         }
         Ok(())
     }

@@ -8,7 +8,7 @@
 use candle_core::quantized::GgmlDType;
 use candle_core::{DType, Device, Tensor, D};
 
-use rayon::prelude::*;
+use std::sync::Mutex;
 
 use super::attention::{attend_cached, rope_rows, Heads};
 use super::config::LlamaConfig;
@@ -18,8 +18,9 @@ use super::linear::Linear;
 use super::qmatmul::Q8Matrix;
 use super::weights::{layer_linear_names, Weights};
 
-/// Steps of at most this many new tokens of a sequence use the fused CPU attention.
-const FUSED_ATTENTION_MAX_QUERIES: usize = 16;
+/// Sequences with at most this many new tokens in a step (decode, prompts, prefill chunks) use
+/// the fused attention on slices; longer chunks use batched matmuls.
+const FUSED_ATTENTION_MAX_QUERIES: usize = 128;
 
 /// One sequence's rows of a layer's attention on the fused path.
 struct SmallSeq<'a> {
@@ -390,14 +391,30 @@ impl Llama {
             }
             off += n;
         }
-        let run = |w: SmallSeq<'_>| self.attend_small(l, heads, w);
         if small.len() > 1 {
-            small
-                .into_par_iter()
-                .map(run)
-                .collect::<Result<Vec<()>>>()?;
+            // Sequences in parallel on candle's worker pool; each index is taken once.
+            let cells: Vec<Mutex<Option<SmallSeq<'_>>>> =
+                small.into_iter().map(|w| Mutex::new(Some(w))).collect();
+            let failed: Mutex<Option<ModelError>> = Mutex::new(None);
+            candle_core::utils::barrier_pool().execute_chunked(cells.len(), |range| {
+                for i in range {
+                    let work = cells[i].lock().ok().and_then(|mut c| c.take());
+                    if let Some(w) = work {
+                        if let Err(e) = self.attend_small(l, heads, w) {
+                            if let Ok(mut f) = failed.lock() {
+                                f.get_or_insert(e);
+                            }
+                        }
+                    }
+                }
+            });
+            if let Some(e) = failed.into_inner().ok().flatten() {
+                return Err(e);
+            }
         } else {
-            small.into_iter().map(run).collect::<Result<Vec<()>>>()?;
+            for w in small {
+                self.attend_small(l, heads, w)?;
+            }
         }
         Ok(Tensor::from_vec(out, (n_total, e), &self.device)?)
     }

@@ -13,7 +13,6 @@
 use std::ops::Range;
 
 use candle_core::{Device, Tensor};
-use rayon::prelude::*;
 
 use super::error::{ModelError, Result};
 
@@ -160,22 +159,17 @@ impl Q8Matrix {
         }
         let xi = self.quantize_input(x, m);
         let groups = self.n / GROUP;
-        let threads = rayon::current_num_threads().max(1);
-        // A few chunks per thread for balance.
-        let per = groups.div_ceil(threads * 4).max(1);
         let ptr = OutPtr(out.as_mut_ptr());
-        let chunks: Vec<Range<usize>> = (0..groups)
-            .step_by(per)
-            .map(|s| s..(s + per).min(groups))
-            .collect();
         let run = |r: Range<usize>| {
-            // SAFETY: chunks are disjoint column ranges of `out`, which outlives the call.
+            // SAFETY: ranges are disjoint column groups of `out`, which outlives the call.
             unsafe { self.groups(&xi, r, ptr) }
         };
-        if chunks.len() == 1 || m * self.n * self.k < 1 << 16 {
-            chunks.into_iter().for_each(run);
+        if m * self.n * self.k < 1 << 16 {
+            run(0..groups);
         } else {
-            chunks.into_par_iter().for_each(run);
+            // candle's spinning worker pool: the same threads as candle's own ops, woken in
+            // microseconds (a sleeping pool's wake-ups cost more than small matmuls take).
+            candle_core::utils::barrier_pool().execute_chunked(groups, run);
         }
     }
 
