@@ -8,6 +8,7 @@
 //!
 //! This module knows nothing of tokio, axum or metrics.
 
+pub mod amx;
 pub mod attention;
 pub mod attn_ops;
 pub mod bundle;

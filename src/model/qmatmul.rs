@@ -14,6 +14,7 @@ use std::ops::Range;
 
 use candle_core::{Device, Tensor};
 
+use super::amx::{self, Bf16Matrix};
 use super::error::{ModelError, Result};
 
 /// Values per quantization block.
@@ -33,7 +34,27 @@ pub struct Q8Matrix {
     scales: Vec<f32>,
     /// `-128 * sum(block values)`, same layout: the start of each block's accumulator.
     bias: Vec<i32>,
+    /// A bf16 copy for steps of many rows on CPUs with AMX (see `amx`), where the int8
+    /// kernel would be bound by `vpdpbusd` throughput.
+    amx: Option<Bf16Matrix>,
 }
+
+/// Steps with at least this many rows use the AMX bf16 copy when there is one
+/// (`MEIT_AMX_MIN_ROWS` overrides it for measurements).
+fn amx_min_rows() -> usize {
+    use std::sync::OnceLock;
+    static MIN: OnceLock<usize> = OnceLock::new();
+    *MIN.get_or_init(|| {
+        std::env::var("MEIT_AMX_MIN_ROWS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(AMX_MIN_ROWS)
+    })
+}
+
+/// Default of [`amx_min_rows`]: below it the int8 weights (half the bytes) win, as decoding a few
+/// sequences is bound by memory bandwidth.
+pub const AMX_MIN_ROWS: usize = 8;
 
 /// Inputs quantized per block, biased to unsigned.
 struct QInput {
@@ -93,12 +114,18 @@ impl Q8Matrix {
                 }
             }
         }
+        let amx = if amx::available() {
+            Bf16Matrix::from_f32(w, n, k)
+        } else {
+            None
+        };
         Ok(Q8Matrix {
             n,
             k,
             qs,
             scales,
             bias,
+            amx,
         })
     }
 
@@ -156,6 +183,11 @@ impl Q8Matrix {
         debug_assert_eq!(out.len(), m * self.n);
         if m == 0 {
             return;
+        }
+        if let Some(b) = &self.amx {
+            if m >= amx_min_rows() {
+                return b.matmul(x, m, out);
+            }
         }
         let xi = self.quantize_input(x, m);
         let groups = self.n / GROUP;
@@ -397,7 +429,8 @@ mod tests {
     #[test]
     fn matmul_equals_dequantized_reference_for_every_batch_shape() {
         for (n, k) in [(16, 64), (48, 96), (32, 576)] {
-            let w = Q8Matrix::quantize(&data(n * k, n as u32), n, k).expect("quantize");
+            let mut w = Q8Matrix::quantize(&data(n * k, n as u32), n, k).expect("quantize");
+            w.amx = None; // the int8 kernel at every row count
             for m in [1, 2, 3, 4, 5, 7, 9, 16, 19] {
                 let x = data(m * k, (m * 7) as u32);
                 let mut out = vec![0f32; m * n];

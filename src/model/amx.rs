@@ -1,0 +1,319 @@
+//! bf16 matmul on AMX tiles (Intel Sapphire Rapids and later), for steps of many rows.
+//!
+//! The int8 kernel (`qmatmul`) is bound by `vpdpbusd` throughput once a step has more than a few
+//! rows; an AMX `tdpbf16ps` does a 16 x 16 x 32 product per instruction. Weights are kept in bf16,
+//! 16 output rows per group, in the pair-interleaved layout the B tile wants
+//! (`[group][k / 32][k % 32 / 2][row in group][k % 2]`), so a B tile is 1 KiB of contiguous
+//! memory; inputs are rounded to bf16 row-major and loaded 16 rows at a time; products are
+//! accumulated in f32 inside the tile over the whole `k` and stored straight into the output.
+//! Linux hands out AMX state only on request (`arch_prctl(ARCH_REQ_XCOMP_PERM)`); without it, or
+//! without the instructions, [`available`] is false and callers use the int8 kernel.
+//! `MEIT_NO_AMX` turns this path off.
+use std::ops::Range;
+
+/// Output rows per group (columns of a tile).
+const GROUP: usize = 16;
+/// `k` per tile step (32 bf16 = 64 bytes per tile row).
+const KSTEP: usize = 32;
+
+/// A `(n, k)` weight matrix in bf16, AMX layout; `n` a multiple of 16, `k` of 32.
+#[derive(Debug, Clone)]
+pub struct Bf16Matrix {
+    n: usize,
+    k: usize,
+    data: Vec<u16>,
+}
+
+/// Round to nearest even.
+fn bf16(x: f32) -> u16 {
+    let b = x.to_bits();
+    let r = ((b >> 16) & 1) + 0x7FFF;
+    (b.wrapping_add(r) >> 16) as u16
+}
+
+fn from_bf16(h: u16) -> f32 {
+    f32::from_bits((h as u32) << 16)
+}
+
+impl Bf16Matrix {
+    pub fn supports(n: usize, k: usize) -> bool {
+        n > 0 && k > 0 && n.is_multiple_of(GROUP) && k.is_multiple_of(KSTEP)
+    }
+
+    /// From a row-major `(n, k)` f32 matrix; `None` when the shape does not fit the layout.
+    pub fn from_f32(w: &[f32], n: usize, k: usize) -> Option<Self> {
+        if !Self::supports(n, k) || w.len() != n * k {
+            return None;
+        }
+        let mut data = vec![0u16; n * k];
+        for i in 0..n {
+            let (g, r) = (i / GROUP, i % GROUP);
+            for c in 0..k {
+                let (kc, pair, half) = (c / KSTEP, (c % KSTEP) / 2, c % 2);
+                let at = (((g * (k / KSTEP) + kc) * (KSTEP / 2) + pair) * GROUP + r) * 2 + half;
+                data[at] = bf16(w[i * k + c]);
+            }
+        }
+        Some(Bf16Matrix { n, k, data })
+    }
+
+    pub fn dims(&self) -> (usize, usize) {
+        (self.n, self.k)
+    }
+
+    /// `out (m, n) = x (m, k) W^T`; call only when [`available`].
+    pub fn matmul(&self, x: &[f32], m: usize, out: &mut [f32]) {
+        debug_assert_eq!(x.len(), m * self.k);
+        debug_assert_eq!(out.len(), m * self.n);
+        let xb: Vec<u16> = x.iter().map(|&v| bf16(v)).collect();
+        let groups = self.n / GROUP;
+        let ptr = OutPtr(out.as_mut_ptr());
+        let run = |r: Range<usize>| {
+            // SAFETY: AMX usable (checked by the caller through `available`); ranges are
+            // disjoint column groups of `out`.
+            unsafe { self.groups(&xb, m, r, ptr) }
+        };
+        candle_core::utils::barrier_pool().execute_chunked(groups, run);
+    }
+
+    /// Reference on the CPU without AMX (same bf16 rounding), for tests.
+    pub fn matmul_reference(&self, x: &[f32], m: usize) -> Vec<f32> {
+        let nk = self.k / KSTEP;
+        let mut out = vec![0f32; m * self.n];
+        for j in 0..m {
+            for i in 0..self.n {
+                let (g, r) = (i / GROUP, i % GROUP);
+                let mut acc = 0f32;
+                for c in 0..self.k {
+                    let (kc, pair, half) = (c / KSTEP, (c % KSTEP) / 2, c % 2);
+                    let at = (((g * nk + kc) * (KSTEP / 2) + pair) * GROUP + r) * 2 + half;
+                    acc += from_bf16(self.data[at]) * from_bf16(bf16(x[j * self.k + c]));
+                }
+                out[j * self.n + i] = acc;
+            }
+        }
+        out
+    }
+
+    /// # Safety
+    /// AMX available and permitted; `out` holds `m * n` floats, these groups' columns ours.
+    #[cfg(target_arch = "x86_64")]
+    unsafe fn groups(&self, xb: &[u16], m: usize, groups: Range<usize>, out: OutPtr) {
+        let nk = self.k / KSTEP;
+        let a_stride = self.k * 2;
+        let c_stride = self.n * 4;
+        let mut m0 = 0;
+        while m0 < m {
+            let rows = (m - m0).min(16);
+            let cfg = TileConfig::new(rows);
+            std::arch::asm!("ldtilecfg [{0}]", in(reg) &cfg as *const TileConfig);
+            let a = xb.as_ptr().add(m0 * self.k);
+            let bp = |g: usize| self.data.as_ptr().add(g * nk * KSTEP * GROUP);
+            let cp = |g: usize| out.0.add(m0 * self.n + g * GROUP);
+            // Three groups at a time: three independent accumulator chains hide the latency
+            // of `tdpbf16ps` (several times its issue interval).
+            let mut g = groups.start;
+            while g + 3 <= groups.end {
+                let (b0, b1, b2) = (bp(g), bp(g + 1), bp(g + 2));
+                std::arch::asm!("tilezero tmm0", "tilezero tmm1", "tilezero tmm2");
+                for kc in 0..nk {
+                    let o = kc * KSTEP * GROUP;
+                    std::arch::asm!(
+                        "tileloadd tmm3, [{a} + {sa}*1]",
+                        "tileloadd tmm4, [{b0} + {sb}*1]",
+                        "tileloadd tmm5, [{b1} + {sb}*1]",
+                        "tileloadd tmm6, [{b2} + {sb}*1]",
+                        "tdpbf16ps tmm0, tmm3, tmm4",
+                        "tdpbf16ps tmm1, tmm3, tmm5",
+                        "tdpbf16ps tmm2, tmm3, tmm6",
+                        a = in(reg) a.add(kc * KSTEP),
+                        sa = in(reg) a_stride,
+                        b0 = in(reg) b0.add(o),
+                        b1 = in(reg) b1.add(o),
+                        b2 = in(reg) b2.add(o),
+                        sb = in(reg) 64usize,
+                    );
+                }
+                std::arch::asm!(
+                    "tilestored [{c0} + {sc}*1], tmm0",
+                    "tilestored [{c1} + {sc}*1], tmm1",
+                    "tilestored [{c2} + {sc}*1], tmm2",
+                    c0 = in(reg) cp(g),
+                    c1 = in(reg) cp(g + 1),
+                    c2 = in(reg) cp(g + 2),
+                    sc = in(reg) c_stride,
+                );
+                g += 3;
+            }
+            while g < groups.end {
+                let b = bp(g);
+                std::arch::asm!("tilezero tmm0");
+                for kc in 0..nk {
+                    std::arch::asm!(
+                        "tileloadd tmm3, [{a} + {sa}*1]",
+                        "tileloadd tmm4, [{b} + {sb}*1]",
+                        "tdpbf16ps tmm0, tmm3, tmm4",
+                        a = in(reg) a.add(kc * KSTEP),
+                        sa = in(reg) a_stride,
+                        b = in(reg) b.add(kc * KSTEP * GROUP),
+                        sb = in(reg) 64usize,
+                    );
+                }
+                std::arch::asm!(
+                    "tilestored [{c} + {sc}*1], tmm0",
+                    c = in(reg) cp(g),
+                    sc = in(reg) c_stride,
+                );
+                g += 1;
+            }
+            std::arch::asm!("tilerelease");
+            m0 += rows;
+        }
+    }
+
+    #[cfg(not(target_arch = "x86_64"))]
+    unsafe fn groups(&self, _: &[u16], _: usize, _: Range<usize>, _: OutPtr) {
+        unreachable!("AMX is x86-64 only")
+    }
+}
+
+/// Palette 1: tmm0-2 = C (`rows` x 16 f32), tmm3 = A (`rows` x 32 bf16), tmm4-6 = B (16 x 32
+/// bf16 pairs).
+#[repr(C, align(64))]
+struct TileConfig {
+    palette: u8,
+    start_row: u8,
+    reserved: [u8; 14],
+    colsb: [u16; 16],
+    rows: [u8; 16],
+}
+
+impl TileConfig {
+    fn new(rows: usize) -> Self {
+        let mut c = TileConfig {
+            palette: 1,
+            start_row: 0,
+            reserved: [0; 14],
+            colsb: [0; 16],
+            rows: [0; 16],
+        };
+        for (t, r) in [
+            (0, rows),
+            (1, rows),
+            (2, rows),
+            (3, rows),
+            (4, 16),
+            (5, 16),
+            (6, 16),
+        ] {
+            c.colsb[t] = 64;
+            c.rows[t] = r as u8;
+        }
+        c
+    }
+}
+
+#[derive(Clone, Copy)]
+struct OutPtr(*mut f32);
+// SAFETY: the kernel writes disjoint column groups (see `Bf16Matrix::matmul`).
+unsafe impl Send for OutPtr {}
+unsafe impl Sync for OutPtr {}
+
+/// Whether the AMX path can run here: the CPU has AMX-BF16 and the kernel granted this process
+/// the tile state. Asked once.
+pub fn available() -> bool {
+    use std::sync::OnceLock;
+    static OK: OnceLock<bool> = OnceLock::new();
+    *OK.get_or_init(|| {
+        if std::env::var_os("MEIT_NO_AMX").is_some() {
+            return false;
+        }
+        #[cfg(all(target_arch = "x86_64", target_os = "linux"))]
+        {
+            // CPUID leaf 7: EDX bit 22 AMX-BF16, bit 24 AMX-TILE (the std detection macro
+            // does not take AMX names on stable Rust).
+            let edx = std::arch::x86_64::__cpuid_count(7, 0).edx;
+            if edx & (1 << 22) == 0 || edx & (1 << 24) == 0 {
+                return false;
+            }
+            const ARCH_REQ_XCOMP_PERM: libc::c_long = 0x1023;
+            const XFEATURE_XTILEDATA: libc::c_long = 18;
+            // SAFETY: a plain syscall asking for permission; no memory is passed.
+            let r = unsafe {
+                libc::syscall(
+                    libc::SYS_arch_prctl,
+                    ARCH_REQ_XCOMP_PERM,
+                    XFEATURE_XTILEDATA,
+                )
+            };
+            r == 0
+        }
+        #[cfg(not(all(target_arch = "x86_64", target_os = "linux")))]
+        {
+            false
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn data(len: usize, seed: u32) -> Vec<f32> {
+        let mut s = seed.wrapping_mul(2654435761).wrapping_add(1);
+        (0..len)
+            .map(|_| {
+                s ^= s << 13;
+                s ^= s >> 17;
+                s ^= s << 5;
+                (s % 20001) as f32 / 10000.0 - 1.0
+            })
+            .collect()
+    }
+
+    #[test]
+    fn bf16_rounds_to_nearest_even() {
+        assert_eq!(from_bf16(bf16(1.0)), 1.0);
+        assert_eq!(from_bf16(bf16(-2.5)), -2.5);
+        let x = 1.0 + 1.0 / 256.0; // halfway between two bf16 values: to even
+        assert_eq!(from_bf16(bf16(x)), 1.0);
+        assert!((from_bf16(bf16(0.1234)) - 0.1234).abs() < 1e-3);
+        assert!(Bf16Matrix::from_f32(&[0.0; 15 * 32], 15, 32).is_none());
+    }
+
+    #[test]
+    fn amx_matmul_equals_the_bf16_reference() {
+        let (n, k) = (80, 96);
+        let w = Bf16Matrix::from_f32(&data(n * k, 3), n, k).expect("layout");
+        // the reference itself against f32
+        let x1 = data(k, 9);
+        let r = w.matmul_reference(&x1, 1);
+        let wf = data(n * k, 3);
+        for i in 0..n {
+            let exact: f32 = (0..k).map(|c| wf[i * k + c] * x1[c]).sum();
+            assert!((r[i] - exact).abs() < 0.05, "{} vs {exact}", r[i]);
+        }
+        if !available() {
+            eprintln!("AMX not available here: only the reference was checked");
+            return;
+        }
+        eprintln!("AMX available: checking the tile kernel");
+        for m in [1, 5, 16, 17, 40] {
+            // 5 groups: one triple and the remainder path
+            let x = data(m * k, m as u32);
+            let mut out = vec![0f32; m * n];
+            w.matmul(&x, m, &mut out);
+            let want = w.matmul_reference(&x, m);
+            for (a, b) in out.iter().zip(&want) {
+                assert!((a - b).abs() < 1e-3, "m={m}: {a} vs {b}");
+            }
+            // all groups on this thread in one range: the triple path and the remainder
+            let xb: Vec<u16> = x.iter().map(|&v| bf16(v)).collect();
+            let mut one = vec![0f32; m * n];
+            unsafe { w.groups(&xb, m, 0..n / GROUP, OutPtr(one.as_mut_ptr())) };
+            for (a, b) in one.iter().zip(&want) {
+                assert!((a - b).abs() < 1e-3, "m={m} one range: {a} vs {b}");
+            }
+        }
+    }
+}
