@@ -162,7 +162,8 @@ impl Precision {
 
 /// With Q4_0 (candle's matrix-vector kernels), steps of at most this many tokens use the
 /// quantized weights; above it f32 GEMM is faster on these CPUs. Q8_0 runs our batched int8
-/// kernel (`qmatmul`), which is faster than f32 GEMM at every step size, prefill included.
+/// kernel (`qmatmul`) at every step size, prefill included, and on CPUs with AMX a bf16 tile
+/// kernel (`amx`) for steps of 8 rows or more.
 pub const DEFAULT_QUANT_MAX_ROWS: usize = 8;
 
 /// The adapter shipped with the repository (trained on PTB-XL by `trainer train`).
