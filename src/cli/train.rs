@@ -8,6 +8,7 @@ use candle_core::Device;
 use crate::eval::validation::{CocoMeteor, EngineGenerator};
 use crate::model::bundle::{load_backbone, BackboneSource, Precision};
 use crate::model::encoder::EncoderConfig;
+use crate::model::frozen::use_bf16_tiles;
 use crate::model::Llama;
 use crate::train::batch::{encode_example, Encoded};
 use crate::train::data::{read_jsonl, Split};
@@ -42,6 +43,10 @@ pub struct HyperArgs {
     pub encoder_lr_scale: f64,
     #[arg(long, default_value_t = 4)]
     pub batch: usize,
+    /// Run the frozen backbone's matmuls in bf16 on AMX tiles with f32 accumulation (mixed
+    /// precision; needs a CPU with AMX, otherwise f32). LoRA, the encoder and the optimizer stay f32.
+    #[arg(long)]
+    pub bf16_matmul: bool,
     /// Micro-batches per optimizer step.
     #[arg(long, default_value_t = 1)]
     pub accum: usize,
@@ -108,9 +113,20 @@ pub struct TrainArgs {
     pub quiet: bool,
 }
 
-fn load_llm(model: &str) -> Result<(Llama, tokenizers::Tokenizer), TrainError> {
-    let bb = load_backbone(&BackboneSource::parse(model), &Device::Cpu)?;
+fn load_llm(h: &HyperArgs) -> Result<(Llama, tokenizers::Tokenizer), TrainError> {
+    let bb = load_backbone(&BackboneSource::parse(&h.model), &Device::Cpu)?;
     let llm = Llama::load(&bb.weights, &bb.config, &Device::Cpu)?;
+    if h.bf16_matmul {
+        let mut ws: Vec<&candle_core::Tensor> = vec![llm.lm_head().weight()];
+        for b in llm.blocks() {
+            ws.extend([&b.q, &b.k, &b.v, &b.o, &b.gate, &b.up, &b.down].map(|l| l.weight()));
+        }
+        if use_bf16_tiles(&ws)? {
+            eprintln!("frozen backbone matmuls: bf16 on AMX tiles, f32 accumulation");
+        } else {
+            eprintln!("--bf16-matmul: this CPU has no usable AMX; the backbone matmuls stay f32");
+        }
+    }
     Ok((llm, bb.tokenizer))
 }
 
@@ -124,7 +140,7 @@ fn lora(h: &HyperArgs) -> LoraSettings {
 
 /// Runs `trainer train`; returns the directory of the final adapter.
 pub fn run(args: &TrainArgs) -> Result<PathBuf, TrainError> {
-    let (llm, tok) = load_llm(&args.hyper.model)?;
+    let (llm, tok) = load_llm(&args.hyper)?;
     let examples = read_jsonl(&args.data)?;
     let (mut train, mut val) = (Vec::new(), Vec::new());
     for ex in &examples {
@@ -218,7 +234,7 @@ pub struct BenchArgs {
 
 /// Seconds per optimizer step of each timed step, on synthetic data of the given shape.
 pub fn bench(args: &BenchArgs) -> Result<Vec<f64>, TrainError> {
-    let (llm, _) = load_llm(&args.hyper.model)?;
+    let (llm, _) = load_llm(&args.hyper)?;
     let h = &args.hyper;
     let mut rng = SplitMix64::new(h.seed);
     let mut store = EcgStore::new("/nonexistent");
