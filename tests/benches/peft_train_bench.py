@@ -24,6 +24,7 @@ p.add_argument("--prompt", type=int, default=48)
 p.add_argument("--rank", type=int, default=8)
 p.add_argument("--alpha", type=float, default=16)
 p.add_argument("--steps", type=int, default=3)
+p.add_argument("--bf16", action="store_true", help="bf16 autocast for the forward (oneDNN, AMX where present)")
 a = p.parse_args()
 torch.set_num_threads(a.threads)
 torch.manual_seed(0)
@@ -44,7 +45,8 @@ mask = torch.ones_like(ids)
 
 def step():
     t0 = time.time()
-    out = model(input_ids=ids, attention_mask=mask, labels=labels)
+    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=a.bf16):
+        out = model(input_ids=ids, attention_mask=mask, labels=labels)
     out.loss.backward()
     torch.nn.utils.clip_grad_norm_([q for q in model.parameters() if q.requires_grad], 1.0)
     opt.step()
@@ -57,6 +59,6 @@ times = [step() for _ in range(a.steps)]
 med = statistics.median(times)
 print(json.dumps({
     "figure": "peft_train_step", "batch": a.batch, "seq": a.seq, "rank": a.rank,
-    "threads": a.threads, "median_s_per_step": round(med, 3),
+    "threads": a.threads, "bf16_autocast": a.bf16, "median_s_per_step": round(med, 3),
     "samples_per_s": round(a.batch / med, 3), "steps_s": [round(t, 3) for t in times],
 }))
