@@ -131,6 +131,68 @@ fn only_report_tokens_and_im_end_carry_loss() {
     assert_ne!(ex2.prompt_len, 0);
 }
 
+const SCORER_REPORTS: [&str; 2] = ["sinus rhythm. normal ecg.", "atrial fibrillation."];
+
+/// Two synthetic records with the reports above, settings for one step with an evaluation, and a
+/// tiny encoder emitting vectors of `out_dim`.
+fn one_step_setup(
+    tok: &tokenizers::Tokenizer,
+    out_dim: usize,
+    dropout: f32,
+    lr: f64,
+    encoder_lr_scale: f64,
+) -> (
+    meit::train::ecg::EcgStore,
+    Vec<meit::train::Sample>,
+    meit::train::TrainSettings,
+    meit::model::encoder::EncoderConfig,
+) {
+    let mut store = meit::train::ecg::EcgStore::new("/nonexistent");
+    let mut samples = Vec::new();
+    for (i, r) in SCORER_REPORTS.iter().enumerate() {
+        let rec = format!("r{i}");
+        store
+            .insert(
+                &rec,
+                (0..60_000).map(|k| ((k * (i + 1)) as f32).sin()).collect(),
+            )
+            .expect("insert");
+        let enc = encode_example(tok, "Describe this ECG.", r, 64).expect("encode");
+        samples.push(meit::train::Sample { record: rec, enc });
+    }
+    let settings = meit::train::TrainSettings {
+        lora: meit::train::lora::LoraSettings {
+            r: 2,
+            alpha: 4.0,
+            dropout,
+        },
+        lr,
+        encoder_lr_scale,
+        warmup_ratio: 0.0,
+        weight_decay: 0.0,
+        max_grad_norm: 1.0,
+        epochs: 1,
+        batch: 2,
+        accum: 1,
+        max_steps: Some(1),
+        save_every: 0,
+        eval_every: 1,
+        eval_limit: 0,
+        seed: 0,
+        progress: false,
+    };
+    let enc = meit::model::encoder::EncoderConfig {
+        in_leads: 12,
+        channels: vec![4],
+        pools: vec![16],
+        kernel: 3,
+        proj_hidden: 8,
+        prefix_slots: 1,
+        out_dim,
+    };
+    (store, samples, settings, enc)
+}
+
 /// Records what it was asked to score; the score is the share of non-empty hypotheses.
 struct CountingScorer(std::sync::Arc<std::sync::Mutex<Vec<(String, String)>>>);
 
@@ -148,58 +210,13 @@ impl meit::train::eval_hook::ReportScorer for CountingScorer {
 
 #[test]
 fn evaluation_generates_reports_for_the_scorer_hook() {
-    use meit::model::encoder::EncoderConfig;
-    use meit::train::ecg::EcgStore;
-    use meit::train::lora::LoraSettings;
-    use meit::train::{Sample, TrainSettings, Trainer};
+    use meit::train::Trainer;
 
     let tok = smollm().backbone.tokenizer.clone();
     let (w, cfg) = tiny_backbone(&LlamaConfig::tiny(49152), 4).expect("tiny");
     let llm = Llama::load(&w, &cfg, &Device::Cpu).expect("llama");
-    let mut store = EcgStore::new("/nonexistent");
-    let reports = ["sinus rhythm. normal ecg.", "atrial fibrillation."];
-    let mut samples = Vec::new();
-    for (i, r) in reports.iter().enumerate() {
-        let rec = format!("r{i}");
-        store
-            .insert(
-                &rec,
-                (0..60_000).map(|k| ((k * (i + 1)) as f32).sin()).collect(),
-            )
-            .expect("insert");
-        let enc = encode_example(&tok, "Describe this ECG.", r, 64).expect("encode");
-        samples.push(Sample { record: rec, enc });
-    }
-    let settings = TrainSettings {
-        lora: LoraSettings {
-            r: 2,
-            alpha: 4.0,
-            dropout: 0.1,
-        },
-        lr: 1e-3,
-        encoder_lr_scale: 1.0,
-        warmup_ratio: 0.0,
-        weight_decay: 0.0,
-        max_grad_norm: 1.0,
-        epochs: 1,
-        batch: 2,
-        accum: 1,
-        max_steps: Some(1),
-        save_every: 0,
-        eval_every: 1,
-        eval_limit: 0,
-        seed: 0,
-        progress: false,
-    };
-    let enc = EncoderConfig {
-        in_leads: 12,
-        channels: vec![4],
-        pools: vec![16],
-        kernel: 3,
-        proj_hidden: 8,
-        prefix_slots: 1,
-        out_dim: cfg.head_dim(),
-    };
+    let reports = SCORER_REPORTS;
+    let (store, samples, settings, enc) = one_step_setup(&tok, cfg.head_dim(), 0.1, 1e-3, 1.0);
     let mut tr =
         Trainer::new(&llm, enc, samples.clone(), samples, store, settings).expect("trainer");
     let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
@@ -235,57 +252,12 @@ fn evaluation_generates_reports_for_the_scorer_hook() {
 fn validation_meteor_runs_the_saved_adapter_through_the_engine() {
     use meit::eval::validation::{CocoMeteor, EngineGenerator};
     use meit::model::bundle::Precision;
-    use meit::model::encoder::EncoderConfig;
-    use meit::train::ecg::EcgStore;
-    use meit::train::lora::LoraSettings;
-    use meit::train::{Sample, TrainSettings, Trainer};
+    use meit::train::Trainer;
 
     let m = smollm();
     let tok = m.backbone.tokenizer.clone();
-    let mut store = EcgStore::new("/nonexistent");
-    let reports = ["sinus rhythm. normal ecg.", "atrial fibrillation."];
-    let mut samples = Vec::new();
-    for (i, r) in reports.iter().enumerate() {
-        let rec = format!("r{i}");
-        store
-            .insert(
-                &rec,
-                (0..60_000).map(|k| ((k * (i + 1)) as f32).sin()).collect(),
-            )
-            .expect("insert");
-        let enc = encode_example(&tok, "Describe this ECG.", r, 64).expect("encode");
-        samples.push(Sample { record: rec, enc });
-    }
-    let settings = TrainSettings {
-        lora: LoraSettings {
-            r: 2,
-            alpha: 4.0,
-            dropout: 0.0,
-        },
-        lr: 1e-4,
-        encoder_lr_scale: 2.0,
-        warmup_ratio: 0.0,
-        weight_decay: 0.0,
-        max_grad_norm: 1.0,
-        epochs: 1,
-        batch: 2,
-        accum: 1,
-        max_steps: Some(1),
-        save_every: 0,
-        eval_every: 1,
-        eval_limit: 0,
-        seed: 0,
-        progress: false,
-    };
-    let enc = EncoderConfig {
-        in_leads: 12,
-        channels: vec![4],
-        pools: vec![16],
-        kernel: 3,
-        proj_hidden: 8,
-        prefix_slots: 1,
-        out_dim: m.llm.config().head_dim(),
-    };
+    let (store, samples, settings, enc) =
+        one_step_setup(&tok, m.llm.config().head_dim(), 0.0, 1e-4, 2.0);
     let mut tr =
         Trainer::new(&m.llm, enc, samples.clone(), samples, store, settings).expect("trainer");
     let generator = EngineGenerator {
