@@ -11,6 +11,8 @@
 //! `MEIT_NO_AMX` turns this path off.
 use std::ops::Range;
 
+use super::qmatmul::OutPtr;
+
 /// Output rows per group (columns of a tile).
 const GROUP: usize = 16;
 /// `k` per tile step (32 bf16 = 64 bytes per tile row).
@@ -212,12 +214,6 @@ impl TileConfig {
         c
     }
 }
-
-#[derive(Clone, Copy)]
-struct OutPtr(*mut f32);
-// SAFETY: the kernel writes disjoint column groups (see `Bf16Matrix::matmul`).
-unsafe impl Send for OutPtr {}
-unsafe impl Sync for OutPtr {}
 
 /// Whether the AMX path can run here: the CPU has AMX-BF16 and the kernel granted this process
 /// the tile state. Asked once.

@@ -82,7 +82,7 @@ pub fn attend_cached(
     out[..n * h * d].iter_mut().for_each(|o| *o = 0.0);
     let mut scores = vec![0f32; total];
     #[cfg(target_arch = "x86_64")]
-    let fast64 = d == 64 && has_avx512();
+    let fast64 = d == 64 && super::qmatmul::has_avx512();
     for head in 0..h {
         let kbase = (head / g) * cap * d;
         for t in 0..n {
@@ -118,16 +118,6 @@ pub fn attend_cached(
             }
         }
     }
-}
-
-#[cfg(target_arch = "x86_64")]
-fn has_avx512() -> bool {
-    use std::sync::OnceLock;
-    static HAS: OnceLock<bool> = OnceLock::new();
-    *HAS.get_or_init(|| {
-        std::arch::is_x86_feature_detected!("avx512f")
-            && std::env::var_os("MEIT_NO_AVX512").is_none()
-    })
 }
 
 #[cfg(target_arch = "x86_64")]

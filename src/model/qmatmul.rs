@@ -252,33 +252,27 @@ impl Q8Matrix {
     }
 }
 
+/// An output buffer shared by the threads of one kernel call, each writing its own elements.
 #[derive(Clone, Copy)]
-struct OutPtr(*mut f32);
-// SAFETY: the kernels write disjoint elements (see `Q8Matrix::matmul`).
+pub(crate) struct OutPtr(pub(crate) *mut f32);
+// SAFETY: every kernel that shares one writes disjoint elements (see the `matmul`s).
 unsafe impl Send for OutPtr {}
 unsafe impl Sync for OutPtr {}
 
+/// AVX-512 F usable (`MEIT_NO_AVX512` turns every AVX-512 path off).
 #[cfg(target_arch = "x86_64")]
-fn has_vnni512() -> bool {
+pub(crate) fn has_avx512() -> bool {
     use std::sync::OnceLock;
     static HAS: OnceLock<bool> = OnceLock::new();
     *HAS.get_or_init(|| {
         std::arch::is_x86_feature_detected!("avx512f")
-            && std::arch::is_x86_feature_detected!("avx512vnni")
             && std::env::var_os("MEIT_NO_AVX512").is_none()
     })
 }
 
-/// True when the AVX-512 VNNI kernel is used on this machine (`MEIT_NO_AVX512` turns it off).
-pub fn uses_avx512_vnni() -> bool {
-    #[cfg(target_arch = "x86_64")]
-    {
-        has_vnni512()
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    {
-        false
-    }
+#[cfg(target_arch = "x86_64")]
+fn has_vnni512() -> bool {
+    has_avx512() && std::arch::is_x86_feature_detected!("avx512vnni")
 }
 
 #[cfg(target_arch = "x86_64")]
