@@ -103,14 +103,26 @@ impl Sampler {
     }
 }
 
+/// Index of the first largest logit (NaNs never win; all NaN gives 0). Chunk maxima first, a
+/// branch-free loop the compiler vectorises (this runs on the engine thread for every sequence
+/// of every step: a vocabulary of 49k), then the one chunk that holds the maximum.
 fn argmax(logits: &[f32]) -> u32 {
-    let mut best = 0;
-    for (i, l) in logits.iter().enumerate() {
-        if *l > logits[best] || logits[best].is_nan() {
-            best = i;
+    const CHUNK: usize = 256;
+    let (mut best, mut at) = (f32::NEG_INFINITY, None);
+    for (c, chunk) in logits.chunks(CHUNK).enumerate() {
+        let m = chunk
+            .iter()
+            .fold(f32::NEG_INFINITY, |a, &b| if b > a { b } else { a });
+        if m > best || at.is_none() && m == best {
+            (best, at) = (m, Some(c));
         }
     }
-    best as u32
+    let Some(c) = at else { return 0 };
+    let i = logits[c * CHUNK..]
+        .iter()
+        .position(|&l| l == best)
+        .unwrap_or(0);
+    (c * CHUNK + i) as u32
 }
 
 #[cfg(test)]
@@ -131,6 +143,23 @@ mod tests {
     fn greedy_picks_argmax() {
         let mut s = Sampler::new(SamplingParams::default());
         assert_eq!(s.sample(&mut [0.1, 3.0, 2.0], &[]), 1);
+    }
+
+    #[test]
+    fn argmax_over_a_vocabulary_takes_the_first_maximum_and_skips_nan() {
+        let mut v: Vec<f32> = (0..49_152)
+            .map(|i| ((i * 7919) % 1000) as f32 / 100.0)
+            .collect();
+        v[300] = f32::NAN;
+        v[40_000] = 12.5;
+        v[40_001] = 12.5;
+        v[45_000] = 12.5;
+        assert_eq!(argmax(&v), 40_000);
+        v[5] = 13.0;
+        assert_eq!(argmax(&v), 5);
+        assert_eq!(argmax(&[f32::NAN, f32::NAN]), 0);
+        assert_eq!(argmax(&[f32::NEG_INFINITY, f32::NEG_INFINITY, -1.0]), 2);
+        assert_eq!(argmax(&[]), 0);
     }
 
     #[test]

@@ -101,22 +101,120 @@ impl Bf16Matrix {
     /// AMX available and permitted; `out` holds `m * n` floats, these groups' columns ours.
     #[cfg(target_arch = "x86_64")]
     unsafe fn groups(&self, xb: &[u16], m: usize, groups: Range<usize>, out: OutPtr) {
+        // Full 16-row blocks first, then the remainder with its own tile shape. Within a shape,
+        // each group's weights (a few KiB per `k` step) are loaded once from memory and reused
+        // from cache by every row block: a long prefill streams the matrix once, not once per
+        // 16 rows.
+        let full = m / 16 * 16;
+        // Pairs of row blocks against pairs of groups: four accumulator tiles, and each
+        // pair of A and B loads feeds four products (the single-block path gets three from four).
+        let paired_rows = full / 32 * 32;
+        let paired_end = groups.start + groups.len() / 2 * 2;
+        let mut done = 0;
+        if paired_rows > 0 && paired_end > groups.start {
+            self.blocks_2x2(xb, 0..paired_rows, groups.start..paired_end, out);
+            if paired_end < groups.end {
+                self.blocks(xb, 0..paired_rows, 16, paired_end..groups.end, out);
+            }
+            done = paired_rows;
+        }
+        if full > done {
+            self.blocks(xb, done..full, 16, groups.clone(), out);
+        }
+        if full < m {
+            self.blocks(xb, full..m, m - full, groups, out);
+        }
+    }
+
+    /// Rows `rows` (a multiple of 32) against groups `groups` (an even count), two row blocks
+    /// by two groups at a time.
+    ///
+    /// # Safety
+    /// As [`Self::groups`].
+    #[cfg(target_arch = "x86_64")]
+    unsafe fn blocks_2x2(&self, xb: &[u16], rows: Range<usize>, groups: Range<usize>, out: OutPtr) {
         let nk = self.k / KSTEP;
         let a_stride = self.k * 2;
         let c_stride = self.n * 4;
-        let mut m0 = 0;
-        while m0 < m {
-            let rows = (m - m0).min(16);
-            let cfg = TileConfig::new(rows);
-            std::arch::asm!("ldtilecfg [{0}]", in(reg) &cfg as *const TileConfig);
-            let a = xb.as_ptr().add(m0 * self.k);
-            let bp = |g: usize| self.data.as_ptr().add(g * nk * KSTEP * GROUP);
-            let cp = |g: usize| out.0.add(m0 * self.n + g * GROUP);
-            // Three groups at a time: three independent accumulator chains hide the latency
-            // of `tdpbf16ps` (several times its issue interval).
-            let mut g = groups.start;
-            while g + 3 <= groups.end {
-                let (b0, b1, b2) = (bp(g), bp(g + 1), bp(g + 2));
+        let cfg = TileConfig::uniform(8);
+        std::arch::asm!("ldtilecfg [{0}]", in(reg) &cfg as *const TileConfig);
+        let bp = |g: usize| self.data.as_ptr().add(g * nk * KSTEP * GROUP);
+        let cp = |m0: usize, g: usize| out.0.add(m0 * self.n + g * GROUP);
+        for g in groups.step_by(2) {
+            let (b0, b1) = (bp(g), bp(g + 1));
+            for m0 in rows.clone().step_by(32) {
+                let (a0, a1) = (
+                    xb.as_ptr().add(m0 * self.k),
+                    xb.as_ptr().add((m0 + 16) * self.k),
+                );
+                std::arch::asm!(
+                    "tilezero tmm0",
+                    "tilezero tmm1",
+                    "tilezero tmm2",
+                    "tilezero tmm3"
+                );
+                for kc in 0..nk {
+                    let o = kc * KSTEP * GROUP;
+                    std::arch::asm!(
+                        "tileloadd tmm4, [{a0} + {sa}*1]",
+                        "tileloadd tmm6, [{b0} + {sb}*1]",
+                        "tdpbf16ps tmm0, tmm4, tmm6",
+                        "tileloadd tmm7, [{b1} + {sb}*1]",
+                        "tdpbf16ps tmm1, tmm4, tmm7",
+                        "tileloadd tmm5, [{a1} + {sa}*1]",
+                        "tdpbf16ps tmm2, tmm5, tmm6",
+                        "tdpbf16ps tmm3, tmm5, tmm7",
+                        a0 = in(reg) a0.add(kc * KSTEP),
+                        a1 = in(reg) a1.add(kc * KSTEP),
+                        sa = in(reg) a_stride,
+                        b0 = in(reg) b0.add(o),
+                        b1 = in(reg) b1.add(o),
+                        sb = in(reg) 64usize,
+                    );
+                }
+                std::arch::asm!(
+                    "tilestored [{c0} + {sc}*1], tmm0",
+                    "tilestored [{c1} + {sc}*1], tmm1",
+                    "tilestored [{c2} + {sc}*1], tmm2",
+                    "tilestored [{c3} + {sc}*1], tmm3",
+                    c0 = in(reg) cp(m0, g),
+                    c1 = in(reg) cp(m0, g + 1),
+                    c2 = in(reg) cp(m0 + 16, g),
+                    c3 = in(reg) cp(m0 + 16, g + 1),
+                    sc = in(reg) c_stride,
+                );
+            }
+        }
+        std::arch::asm!("tilerelease");
+    }
+
+    /// Rows `rows` (a multiple of `tile_rows`) against these groups.
+    ///
+    /// # Safety
+    /// As [`Self::groups`].
+    #[cfg(target_arch = "x86_64")]
+    unsafe fn blocks(
+        &self,
+        xb: &[u16],
+        rows: Range<usize>,
+        tile_rows: usize,
+        groups: Range<usize>,
+        out: OutPtr,
+    ) {
+        let nk = self.k / KSTEP;
+        let a_stride = self.k * 2;
+        let c_stride = self.n * 4;
+        let cfg = TileConfig::new(tile_rows);
+        std::arch::asm!("ldtilecfg [{0}]", in(reg) &cfg as *const TileConfig);
+        let bp = |g: usize| self.data.as_ptr().add(g * nk * KSTEP * GROUP);
+        let cp = |m0: usize, g: usize| out.0.add(m0 * self.n + g * GROUP);
+        // Three groups at a time: three independent accumulator chains hide the latency of
+        // `tdpbf16ps` (several times its issue interval).
+        let mut g = groups.start;
+        while g + 3 <= groups.end {
+            let (b0, b1, b2) = (bp(g), bp(g + 1), bp(g + 2));
+            for m0 in rows.clone().step_by(tile_rows) {
+                let a = xb.as_ptr().add(m0 * self.k);
                 std::arch::asm!("tilezero tmm0", "tilezero tmm1", "tilezero tmm2");
                 for kc in 0..nk {
                     let o = kc * KSTEP * GROUP;
@@ -140,15 +238,18 @@ impl Bf16Matrix {
                     "tilestored [{c0} + {sc}*1], tmm0",
                     "tilestored [{c1} + {sc}*1], tmm1",
                     "tilestored [{c2} + {sc}*1], tmm2",
-                    c0 = in(reg) cp(g),
-                    c1 = in(reg) cp(g + 1),
-                    c2 = in(reg) cp(g + 2),
+                    c0 = in(reg) cp(m0, g),
+                    c1 = in(reg) cp(m0, g + 1),
+                    c2 = in(reg) cp(m0, g + 2),
                     sc = in(reg) c_stride,
                 );
-                g += 3;
             }
-            while g < groups.end {
-                let b = bp(g);
+            g += 3;
+        }
+        while g < groups.end {
+            let b = bp(g);
+            for m0 in rows.clone().step_by(tile_rows) {
+                let a = xb.as_ptr().add(m0 * self.k);
                 std::arch::asm!("tilezero tmm0");
                 for kc in 0..nk {
                     std::arch::asm!(
@@ -163,14 +264,13 @@ impl Bf16Matrix {
                 }
                 std::arch::asm!(
                     "tilestored [{c} + {sc}*1], tmm0",
-                    c = in(reg) cp(g),
+                    c = in(reg) cp(m0, g),
                     sc = in(reg) c_stride,
                 );
-                g += 1;
             }
-            std::arch::asm!("tilerelease");
-            m0 += rows;
+            g += 1;
         }
+        std::arch::asm!("tilerelease");
     }
 
     #[cfg(not(target_arch = "x86_64"))]
@@ -182,7 +282,7 @@ impl Bf16Matrix {
 /// Palette 1: tmm0-2 = C (`rows` x 16 f32), tmm3 = A (`rows` x 32 bf16), tmm4-6 = B (16 x 32
 /// bf16 pairs).
 #[repr(C, align(64))]
-struct TileConfig {
+pub(crate) struct TileConfig {
     palette: u8,
     start_row: u8,
     reserved: [u8; 14],
@@ -191,6 +291,17 @@ struct TileConfig {
 }
 
 impl TileConfig {
+    /// Tiles `0..count` all 16 rows of 64 bytes.
+    pub(crate) fn uniform(count: usize) -> Self {
+        let mut c = Self::new(16);
+        for t in 0..16 {
+            let on = t < count;
+            c.colsb[t] = if on { 64 } else { 0 };
+            c.rows[t] = if on { 16 } else { 0 };
+        }
+        c
+    }
+
     fn new(rows: usize) -> Self {
         let mut c = TileConfig {
             palette: 1,
@@ -212,6 +323,19 @@ impl TileConfig {
             c.rows[t] = r as u8;
         }
         c
+    }
+}
+
+/// Whether the AMX int8 path can run here: [`available`] and the CPU has AMX-INT8.
+pub fn int8_available() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        // CPUID leaf 7: EDX bit 25 AMX-INT8.
+        available() && std::arch::x86_64::__cpuid_count(7, 0).edx & (1 << 25) != 0
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
     }
 }
 
@@ -283,8 +407,8 @@ mod tests {
             return;
         }
         eprintln!("AMX available: checking the tile kernel");
-        for m in [1, 5, 16, 17, 40] {
-            // 5 groups: one triple and the remainder path
+        for m in [1, 5, 16, 17, 40, 48, 64, 81] {
+            // 5 groups: pairs and a remainder, one triple and the remainder path
             let x = data(m * k, m as u32);
             let mut out = vec![0f32; m * n];
             w.matmul(&x, m, &mut out);

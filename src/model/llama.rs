@@ -304,15 +304,21 @@ impl Llama {
         let att = self.attention(l, &q, &k, &v, seqs)?;
         let x = (x + b.o.forward(&att)?)?;
         let h = candle_nn::ops::rms_norm(&x, &b.ln_mlp, eps)?;
-        let (gate, up) = match &b.fused {
+        let m = match &b.fused {
             Some(f) => {
                 let i = self.cfg.intermediate_size;
-                let y = f.gate_up.forward(&h)?;
-                (y.narrow(1, 0, i)?, y.narrow(1, i, i)?)
+                let rows = h.dim(0)?;
+                let hv = h.flatten_all()?.to_vec1::<f32>()?;
+                let mut gu = vec![0f32; rows * 2 * i];
+                f.gate_up.matmul(&hv, rows, &mut gu);
+                let m = super::act::silu_mul(&gu, rows, i);
+                Tensor::from_vec(m, (rows, i), &self.device)?
             }
-            None => (b.gate.forward(&h)?, b.up.forward(&h)?),
+            None => {
+                let (gate, up) = (b.gate.forward(&h)?, b.up.forward(&h)?);
+                (candle_nn::ops::silu(&gate)? * up)?
+            }
         };
-        let m = (candle_nn::ops::silu(&gate)? * up)?;
         Ok((x + b.down.forward(&m)?)?)
     }
 

@@ -8,7 +8,9 @@
 //!
 //! This module knows nothing of tokio, axum or metrics.
 
+pub mod act;
 pub mod amx;
+pub mod amx_int8;
 pub mod attention;
 pub mod attn_ops;
 pub mod bundle;

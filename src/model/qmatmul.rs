@@ -15,6 +15,7 @@ use std::ops::Range;
 use candle_core::{Device, Tensor};
 
 use super::amx::{self, Bf16Matrix};
+use super::amx_int8::I8TileMatrix;
 use super::error::{ModelError, Result};
 
 /// Values per quantization block.
@@ -37,10 +38,13 @@ pub struct Q8Matrix {
     /// A bf16 copy for steps of many rows on CPUs with AMX (see `amx`), where the int8
     /// kernel would be bound by `vpdpbusd` throughput.
     amx: Option<Bf16Matrix>,
+    /// An int8 tile copy (see `amx_int8`) for batched decode steps, which are bound by reading
+    /// the weights: half the bytes of the bf16 copy.
+    amx_i8: Option<I8TileMatrix>,
 }
 
-/// Steps with at least this many rows use the AMX bf16 copy when there is one
-/// (`MEIT_AMX_MIN_ROWS` overrides it for measurements).
+/// Steps with at least this many rows use an AMX copy when there is one (`MEIT_AMX_MIN_ROWS`
+/// overrides it for measurements).
 fn amx_min_rows() -> usize {
     use std::sync::OnceLock;
     static MIN: OnceLock<usize> = OnceLock::new();
@@ -52,9 +56,27 @@ fn amx_min_rows() -> usize {
     })
 }
 
-/// Default of [`amx_min_rows`]: below it the int8 weights (half the bytes) win, as decoding a few
-/// sequences is bound by memory bandwidth.
-pub const AMX_MIN_ROWS: usize = 8;
+/// Default of [`amx_min_rows`]: below it the VNNI kernel keeps up with the tiles (a 3072 x 576
+/// matrix, 30 copies, this machine: 1-3 rows about even, 4 rows 63 us on int8 tiles vs 79 us).
+pub const AMX_MIN_ROWS: usize = 4;
+
+/// Steps of [`amx_min_rows`] up to this many rows use the AMX int8 copy; larger ones (prefill)
+/// the bf16 copy, whose products need no per-block scaling (`MEIT_AMX_I8_MAX_ROWS` overrides
+/// it for measurements).
+fn amx_i8_max_rows() -> usize {
+    use std::sync::OnceLock;
+    static MAX: OnceLock<usize> = OnceLock::new();
+    *MAX.get_or_init(|| {
+        std::env::var("MEIT_AMX_I8_MAX_ROWS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(AMX_I8_MAX_ROWS)
+    })
+}
+
+/// Default of [`amx_i8_max_rows`] (same matrices: int8 vs bf16 tiles 93 vs 145 us at 16 rows,
+/// 236 vs 275 at 48, even at 64).
+pub const AMX_I8_MAX_ROWS: usize = 48;
 
 /// Inputs quantized per block, biased to unsigned.
 struct QInput {
@@ -66,7 +88,7 @@ struct QInput {
 }
 
 /// Quantizes one block to `[-127, 127]` with scale `max|x| / 127`.
-fn quantize_block(x: &[f32], out: &mut [i8]) -> f32 {
+pub(crate) fn quantize_block(x: &[f32], out: &mut [i8]) -> f32 {
     let amax = x.iter().fold(0f32, |a, v| a.max(v.abs()));
     if amax == 0.0 {
         out.iter_mut().for_each(|q| *q = 0);
@@ -119,6 +141,11 @@ impl Q8Matrix {
         } else {
             None
         };
+        let amx_i8 = if amx::int8_available() {
+            I8TileMatrix::from_f32(w, n, k)
+        } else {
+            None
+        };
         Ok(Q8Matrix {
             n,
             k,
@@ -126,6 +153,7 @@ impl Q8Matrix {
             scales,
             bias,
             amx,
+            amx_i8,
         })
     }
 
@@ -184,8 +212,11 @@ impl Q8Matrix {
         if m == 0 {
             return;
         }
-        if let Some(b) = &self.amx {
-            if m >= amx_min_rows() {
+        if m >= amx_min_rows() {
+            if let Some(b) = self.amx_i8.as_ref().filter(|_| m <= amx_i8_max_rows()) {
+                return b.matmul(x, m, out);
+            }
+            if let Some(b) = &self.amx {
                 return b.matmul(x, m, out);
             }
         }
@@ -426,6 +457,7 @@ pub(crate) mod tests {
         for (n, k) in [(16, 64), (48, 96), (32, 576)] {
             let mut w = Q8Matrix::quantize(&data(n * k, n as u32), n, k).expect("quantize");
             w.amx = None; // the int8 kernel at every row count
+            w.amx_i8 = None;
             for m in [1, 2, 3, 4, 5, 7, 9, 16, 19] {
                 let x = data(m * k, (m * 7) as u32);
                 let mut out = vec![0f32; m * n];
