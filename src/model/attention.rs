@@ -2,7 +2,11 @@
 //! and one pass over one sequence's cache on plain slices, with no intermediate tensors. At 30
 //! layers per token and one call per sequence, the dozen small candle ops this replaces cost
 //! more than the arithmetic, and candle's softmax fans out to its thread pool per row. The
-//! engine runs the sequences of a batch on separate threads.
+//! engine runs the sequences of a batch on separate threads. The cache may hold f32 or f16
+//! (see `kv`); products and sums are f32 either way.
+use half::f16;
+
+use super::kv::KvElem;
 
 /// Head geometry.
 #[derive(Debug, Clone, Copy)]
@@ -41,6 +45,38 @@ pub fn rope_rows(
     }
 }
 
+/// A cache element the AVX-512 kernel can load 16 at a time as f32.
+pub trait KvLoad: KvElem {
+    /// # Safety
+    /// AVX-512 F present; 16 elements readable at `p`.
+    #[cfg(target_arch = "x86_64")]
+    unsafe fn load16(p: *const Self) -> std::arch::x86_64::__m512;
+}
+
+impl KvLoad for f32 {
+    #[cfg(target_arch = "x86_64")]
+    #[inline(always)]
+    unsafe fn load16(p: *const Self) -> std::arch::x86_64::__m512 {
+        std::arch::x86_64::_mm512_loadu_ps(p)
+    }
+}
+
+impl KvLoad for f16 {
+    #[cfg(target_arch = "x86_64")]
+    #[inline(always)]
+    unsafe fn load16(p: *const Self) -> std::arch::x86_64::__m512 {
+        use std::arch::x86_64::*;
+        _mm512_cvtph_ps(_mm256_loadu_si256(p.cast()))
+    }
+}
+
+/// One cache row as f32 (the portable path).
+fn widen<T: KvElem>(src: &[T], dst: &mut [f32]) {
+    for (d, s) in dst.iter_mut().zip(src) {
+        *d = s.to_f32();
+    }
+}
+
 /// Dot product in 16 independent lanes (a plain `sum()` over f32 is a serial chain that the
 /// compiler may not reorder, hence not vectorise).
 #[inline]
@@ -65,11 +101,11 @@ fn dot(a: &[f32], b: &[f32]) -> f32 {
 /// the cache buffers `k, v: (Hkv, cap, D)`; query `t` sees slots `0..=before + t`. Writes
 /// `out: (n, H*D)`.
 #[allow(clippy::too_many_arguments)]
-pub fn attend_cached(
+pub fn attend_cached<T: KvLoad>(
     q: &[f32],
     n: usize,
-    k: &[f32],
-    v: &[f32],
+    k: &[T],
+    v: &[T],
     cap: usize,
     before: usize,
     total: usize,
@@ -81,6 +117,7 @@ pub fn attend_cached(
     let g = h / hkv;
     out[..n * h * d].iter_mut().for_each(|o| *o = 0.0);
     let mut scores = vec![0f32; total.div_ceil(16) * 16];
+    let mut row = vec![0f32; d];
     #[cfg(target_arch = "x86_64")]
     let fast64 = d == 64 && super::qmatmul::has_avx512();
     for head in 0..h {
@@ -99,8 +136,8 @@ pub fn attend_cached(
             }
             let mut max = f32::NEG_INFINITY;
             for (s, score) in scores[..limit].iter_mut().enumerate() {
-                let krow = &k[kbase + s * d..][..d];
-                *score = dot(qrow, krow) * scale;
+                widen(&k[kbase + s * d..][..d], &mut row);
+                *score = dot(qrow, &row) * scale;
                 max = max.max(*score);
             }
             let mut sum = 0f32;
@@ -111,8 +148,8 @@ pub fn attend_cached(
             let o = &mut out[(t * h + head) * d..][..d];
             for (s, p) in scores[..limit].iter().enumerate() {
                 let w = p / sum;
-                let vrow = &v[kbase + s * d..][..d];
-                for (oi, vi) in o.iter_mut().zip(vrow) {
+                widen(&v[kbase + s * d..][..d], &mut row);
+                for (oi, vi) in o.iter_mut().zip(&row) {
                     *oi += w * vi;
                 }
             }
@@ -124,6 +161,7 @@ pub fn attend_cached(
 mod avx512 {
     use std::arch::x86_64::*;
 
+    use super::KvLoad;
     use crate::model::act::avx512::exp;
 
     /// Sums each of 16 vectors: lane `e` of the result is the sum of `acc[4 * (e % 4) + e / 4]`
@@ -161,7 +199,7 @@ mod avx512 {
     /// (rows of 64), in key order.
     #[inline]
     #[target_feature(enable = "avx512f")]
-    unsafe fn scores16(qv: &[__m512; 4], k: *const f32, count: usize) -> __m512 {
+    unsafe fn scores16<T: KvLoad>(qv: &[__m512; 4], k: *const T, count: usize) -> __m512 {
         let mut acc = [_mm512_setzero_ps(); 16];
         for (i, a) in acc.iter_mut().enumerate() {
             let key = 4 * (i % 4) + i / 4;
@@ -169,10 +207,10 @@ mod avx512 {
                 continue;
             }
             let kp = k.add(key * 64);
-            let x = _mm512_mul_ps(qv[0], _mm512_loadu_ps(kp));
-            let y = _mm512_mul_ps(qv[1], _mm512_loadu_ps(kp.add(16)));
-            let x = _mm512_fmadd_ps(qv[2], _mm512_loadu_ps(kp.add(32)), x);
-            let y = _mm512_fmadd_ps(qv[3], _mm512_loadu_ps(kp.add(48)), y);
+            let x = _mm512_mul_ps(qv[0], T::load16(kp));
+            let y = _mm512_mul_ps(qv[1], T::load16(kp.add(16)));
+            let x = _mm512_fmadd_ps(qv[2], T::load16(kp.add(32)), x);
+            let y = _mm512_fmadd_ps(qv[3], T::load16(kp.add(48)), y);
             *a = _mm512_add_ps(x, y);
         }
         reduce16(&acc)
@@ -185,10 +223,10 @@ mod avx512 {
     /// AVX-512 F present; `k`, `v` hold `limit` rows of 64; `q`, `o` hold 64; `scores` holds
     /// `limit` rounded up to 16.
     #[target_feature(enable = "avx512f")]
-    pub unsafe fn head64(
+    pub unsafe fn head64<T: KvLoad>(
         q: &[f32],
-        k: &[f32],
-        v: &[f32],
+        k: &[T],
+        v: &[T],
         limit: usize,
         scale: f32,
         scores: &mut [f32],
@@ -240,8 +278,8 @@ mod avx512 {
             let (w0, w1) = (_mm512_set1_ps(*sp.add(s)), _mm512_set1_ps(*sp.add(s + 1)));
             let (r0, r1) = (vp.add(s * 64), vp.add((s + 1) * 64));
             for i in 0..4 {
-                acc[i] = _mm512_fmadd_ps(w0, _mm512_loadu_ps(r0.add(16 * i)), acc[i]);
-                acc[4 + i] = _mm512_fmadd_ps(w1, _mm512_loadu_ps(r1.add(16 * i)), acc[4 + i]);
+                acc[i] = _mm512_fmadd_ps(w0, T::load16(r0.add(16 * i)), acc[i]);
+                acc[4 + i] = _mm512_fmadd_ps(w1, T::load16(r1.add(16 * i)), acc[4 + i]);
             }
             s += 2;
         }
@@ -249,7 +287,7 @@ mod avx512 {
             let w0 = _mm512_set1_ps(*sp.add(s));
             let r0 = vp.add(s * 64);
             for (i, a) in acc.iter_mut().take(4).enumerate() {
-                *a = _mm512_fmadd_ps(w0, _mm512_loadu_ps(r0.add(16 * i)), *a);
+                *a = _mm512_fmadd_ps(w0, T::load16(r0.add(16 * i)), *a);
             }
         }
         let inv = _mm512_set1_ps(1.0 / sum);
@@ -336,6 +374,21 @@ mod tests {
                 let want = reference(&q, &k, &v, before, total);
                 let diff = (got - want)?.abs()?.max_all()?.to_scalar::<f32>()?;
                 assert!(diff < 1e-5, "d={d} n={n} before={before}: {diff}");
+                // f16 cache: against the reference on the same f16-rounded keys and values
+                let (kh, vh): (Vec<f16>, Vec<f16>) = (
+                    kv.iter().map(|&x| f16::from_f32(x)).collect(),
+                    vv.iter().map(|&x| f16::from_f32(x)).collect(),
+                );
+                let round = |t: &[f16]| {
+                    let f: Vec<f32> = t.iter().map(|x| x.to_f32()).collect();
+                    Tensor::from_vec(f, (hkv, cap, d), &dev)
+                };
+                let mut out = vec![0f32; n * h * d];
+                attend_cached(&qt, n, &kh, &vh, cap, before, total, heads, scale, &mut out);
+                let got = Tensor::from_vec(out, (n, h * d), &dev)?;
+                let want = reference(&q, &round(&kh)?, &round(&vh)?, before, total);
+                let diff = (got - want)?.abs()?.max_all()?.to_scalar::<f32>()?;
+                assert!(diff < 1e-5, "f16 cache d={d} n={n} before={before}: {diff}");
             }
         }
         Ok(())

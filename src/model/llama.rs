@@ -10,10 +10,11 @@ use candle_core::{DType, Device, Tensor, D};
 
 use std::sync::Mutex;
 
+use super::attention::KvLoad;
 use super::attention::{attend_cached, rope_rows, Heads};
 use super::config::LlamaConfig;
 use super::error::{ModelError, Result};
-use super::kv::SeqCache;
+use super::kv::{self, KvDtype, LayerMut, SeqCache};
 use super::linear::Linear;
 use super::qmatmul::Q8Matrix;
 use super::weights::{layer_linear_names, Weights};
@@ -21,6 +22,52 @@ use super::weights::{layer_linear_names, Weights};
 /// Sequences with at most this many new tokens in a step (decode, prompts, prefill chunks) use
 /// the fused attention on slices; longer chunks use batched matmuls.
 const FUSED_ATTENTION_MAX_QUERIES: usize = 128;
+
+/// Where one sequence's new rows go in its cache, and their attention geometry.
+struct CachedRows {
+    n: usize,
+    before: usize,
+    cap: usize,
+    heads: Heads,
+    scale: f32,
+}
+
+impl CachedRows {
+    /// Keys and values (RoPE applied to keys) into the cache buffers, then attention.
+    #[allow(clippy::too_many_arguments)]
+    fn write_and_attend<T: KvLoad>(
+        &self,
+        q: &[f32],
+        k: &[f32],
+        v: &[f32],
+        kb: &mut [T],
+        vb: &mut [T],
+        out: &mut [f32],
+    ) {
+        let Heads { hkv, d, .. } = self.heads;
+        for t in 0..self.n {
+            for hh in 0..hkv {
+                let dst = (hh * self.cap + self.before + t) * d;
+                let src = (t * hkv + hh) * d;
+                kv::put(&mut kb[dst..dst + d], &k[src..src + d]);
+                kv::put(&mut vb[dst..dst + d], &v[src..src + d]);
+            }
+        }
+        let total = self.before + self.n;
+        attend_cached(
+            q,
+            self.n,
+            kb,
+            vb,
+            self.cap,
+            self.before,
+            total,
+            self.heads,
+            self.scale,
+            out,
+        );
+    }
+}
 
 /// One sequence's rows of a layer's attention on the fused path.
 struct SmallSeq<'a> {
@@ -69,6 +116,8 @@ pub struct Llama {
     /// The RoPE tables as slices for the fused attention.
     cos_v: Vec<f32>,
     sin_v: Vec<f32>,
+    /// Element type of new caches: f32, or f16 once the weights are quantized.
+    kv_dtype: KvDtype,
     device: Device,
 }
 
@@ -126,6 +175,7 @@ impl Llama {
         Ok(Llama {
             cos_v,
             sin_v,
+            kv_dtype: KvDtype::F32,
             cfg: cfg.clone(),
             embed,
             blocks,
@@ -145,8 +195,10 @@ impl Llama {
     /// Adds quantized copies (`dtype`, e.g. Q8_0) of every linear layer and the LM head, used
     /// for steps of at most `max_rows` tokens; larger steps stay in f32. With Q8_0 for every
     /// step (`max_rows == usize::MAX`) and merged weights, q/k/v and gate/up are stacked into one
-    /// int8 matrix each, so a layer runs four matmuls instead of seven.
+    /// int8 matrix each, so a layer runs four matmuls instead of seven. Caches made afterwards
+    /// hold f16 (half the bytes a batched decode step reads from them).
     pub fn quantize(&mut self, dtype: GgmlDType, max_rows: usize) -> Result<()> {
+        self.kv_dtype = KvDtype::F16;
         for b in &mut self.blocks {
             let plain = [&b.q, &b.k, &b.v, &b.gate, &b.up]
                 .iter()
@@ -209,7 +261,7 @@ impl Llama {
 
     /// A fresh cache sized for `capacity` slots.
     pub fn new_cache(&self, capacity: usize, growable: bool) -> Result<SeqCache> {
-        SeqCache::new(&self.cfg, capacity, growable, &self.device)
+        SeqCache::new(&self.cfg, capacity, growable, self.kv_dtype, &self.device)
     }
 
     /// Writes the ECG prefix (`ecg: (P, D)`) into the first `P` slots of an empty cache.
@@ -453,17 +505,18 @@ impl Llama {
         }
         rope_rows(q, n, h, d, pos, &self.cos_v, &self.sin_v);
         rope_rows(k, n, hkv, d, pos, &self.cos_v, &self.sin_v);
-        let (kb, vb) = cache.layer_mut(l);
-        for t in 0..n {
-            for hh in 0..hkv {
-                let dst = (hh * cap + before + t) * d;
-                let src = (t * hkv + hh) * d;
-                kb[dst..dst + d].copy_from_slice(&k[src..src + d]);
-                vb[dst..dst + d].copy_from_slice(&v[src..src + d]);
-            }
-        }
         let scale = 1.0 / (d as f32).sqrt();
-        attend_cached(q, n, kb, vb, cap, before, before + n, heads, scale, out);
+        let at = CachedRows {
+            n,
+            before,
+            cap,
+            heads,
+            scale,
+        };
+        match cache.layer_mut(l) {
+            LayerMut::F32(kb, vb) => at.write_and_attend(q, k, v, kb, vb, out),
+            LayerMut::F16(kb, vb) => at.write_and_attend(q, k, v, kb, vb, out),
+        }
         Ok(())
     }
 
