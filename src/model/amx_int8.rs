@@ -36,6 +36,11 @@ pub struct I8TileMatrix {
 #[repr(C, align(64))]
 struct Tile([i32; 256]);
 
+thread_local! {
+    /// Per-thread block products of the tile kernel (one tile per block of `k`).
+    static SCRATCH: std::cell::RefCell<Vec<Tile>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
 /// Inputs quantized per row and block, rows padded with zeros to a multiple of 16.
 struct I8Input {
     m: usize,
@@ -43,6 +48,42 @@ struct I8Input {
     q: Vec<i8>,
     /// `[row][block]`
     scales: Vec<f32>,
+}
+
+/// `quantize_block` on every block of 64 of `x`, four registers per block.
+///
+/// # Safety
+/// AVX-512 F present; `q` holds `x.len()` bytes, `scales` `x.len() / 64` floats.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn quantize_rows(x: &[f32], q: &mut [i8], scales: &mut [f32]) {
+    use std::arch::x86_64::*;
+    for (b, scale) in scales[..x.len() / KBLOCK].iter_mut().enumerate() {
+        let src = x.as_ptr().add(b * KBLOCK);
+        let v = [
+            _mm512_loadu_ps(src),
+            _mm512_loadu_ps(src.add(16)),
+            _mm512_loadu_ps(src.add(32)),
+            _mm512_loadu_ps(src.add(48)),
+        ];
+        let m01 = _mm512_max_ps(_mm512_abs_ps(v[0]), _mm512_abs_ps(v[1]));
+        let m23 = _mm512_max_ps(_mm512_abs_ps(v[2]), _mm512_abs_ps(v[3]));
+        let amax = _mm512_reduce_max_ps(_mm512_max_ps(m01, m23));
+        let dst = q.as_mut_ptr().add(b * KBLOCK);
+        if amax.is_nan() || amax <= 0.0 || amax.is_infinite() {
+            *scale = 0.0;
+            std::ptr::write_bytes(dst, 0, KBLOCK);
+            continue;
+        }
+        let d = amax / 127.0;
+        *scale = d;
+        let inv = _mm512_set1_ps(1.0 / d);
+        for (i, r) in v.into_iter().enumerate() {
+            // round to nearest even (the default rounding mode), saturate to int8
+            let qi = _mm512_cvtps_epi32(_mm512_mul_ps(r, inv));
+            _mm_storeu_si128(dst.add(16 * i).cast(), _mm512_cvtsepi32_epi8(qi));
+        }
+    }
 }
 
 impl I8TileMatrix {
@@ -81,6 +122,18 @@ impl I8TileMatrix {
         let padded = m.div_ceil(TILE_ROWS) * TILE_ROWS;
         let mut q = vec![0i8; padded * self.k];
         let mut scales = vec![0f32; padded * nb];
+        #[cfg(target_arch = "x86_64")]
+        if super::qmatmul::has_avx512() {
+            // SAFETY: AVX-512 F present; `x` holds `m * k` floats, `q` and `scales` at least
+            // `m * k` and `m * nb`.
+            unsafe { quantize_rows(&x[..m * self.k], &mut q, &mut scales) };
+            return I8Input {
+                m,
+                padded,
+                q,
+                scales,
+            };
+        }
         for (b, (src, dst)) in x[..m * self.k]
             .chunks_exact(KBLOCK)
             .zip(q.chunks_exact_mut(KBLOCK))
@@ -142,15 +195,35 @@ impl I8TileMatrix {
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx512f")]
     unsafe fn groups(&self, xi: &I8Input, groups: Range<usize>, out: OutPtr) {
-        use std::arch::x86_64::*;
-
-        let (k, nb) = (self.k, self.k / KBLOCK);
+        let nb = self.k / KBLOCK;
         let cfg = TileConfig::uniform(8);
         std::arch::asm!("ldtilecfg [{0}]", in(reg) &cfg as *const TileConfig);
         // The int32 products of every block of one (group, row tile), 1 KiB each: the tile
         // loop only multiplies and stores (tiles are not renamed, so scaling in between would
         // stall it), then one pass scales and sums them.
-        let mut scratch: Vec<Tile> = vec![Tile([0; 256]); nb];
+        SCRATCH.with_borrow_mut(|scratch| {
+            if scratch.len() < nb {
+                scratch.resize(nb, Tile([0; 256]));
+            }
+            self.groups_with(xi, groups, out, &mut scratch[..nb]);
+        });
+        std::arch::asm!("tilerelease");
+    }
+
+    /// # Safety
+    /// As [`Self::groups`], with the tile configuration loaded; `scratch` holds one tile per
+    /// block.
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx512f")]
+    unsafe fn groups_with(
+        &self,
+        xi: &I8Input,
+        groups: Range<usize>,
+        out: OutPtr,
+        scratch: &mut [Tile],
+    ) {
+        use std::arch::x86_64::*;
+        let (k, nb) = (self.k, self.k / KBLOCK);
         let sp = scratch.as_mut_ptr();
         for g in groups {
             let bg = self.w.as_ptr().add(g * nb * 1024);
@@ -208,7 +281,6 @@ impl I8TileMatrix {
                 }
             }
         }
-        std::arch::asm!("tilerelease");
     }
 
     #[cfg(not(target_arch = "x86_64"))]
