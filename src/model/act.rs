@@ -13,10 +13,9 @@ pub fn silu_mul(gu: &[f32], rows: usize, i: usize) -> Vec<f32> {
     let mut out = vec![0f32; rows * i];
     let ptr = OutPtr(out.as_mut_ptr());
     let run = |range: std::ops::Range<usize>| {
-        let p = ptr; // the whole wrapper, not its raw field, is shared
         for r in range {
             // SAFETY: each row of `out` is written by the one call that owns its index.
-            let o = unsafe { std::slice::from_raw_parts_mut(p.0.add(r * i), i) };
+            let o = unsafe { std::slice::from_raw_parts_mut(ptr.get().add(r * i), i) };
             let (g, u) = gu[r * 2 * i..(r + 1) * 2 * i].split_at(i);
             #[cfg(target_arch = "x86_64")]
             if super::qmatmul::has_avx512() && i.is_multiple_of(16) {

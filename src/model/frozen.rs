@@ -64,6 +64,51 @@ struct FrozenMatmul {
     tiles: Option<Arc<Tiles>>,
 }
 
+/// `y (m, out) = x (m, in) W^T` on the CPU for a frozen `w: (out, in)`: on its bf16 tiles when
+/// [`use_bf16_tiles`] registered it, else an f32 matmul.
+pub fn frozen_forward_cpu(x: &[f32], m: usize, w: &Tensor) -> candle_core::Result<Vec<f32>> {
+    frozen_forward_with(x, m, w, tiles_for(w).as_deref())
+}
+
+fn frozen_forward_with(
+    x: &[f32],
+    m: usize,
+    w: &Tensor,
+    tiles: Option<&Tiles>,
+) -> candle_core::Result<Vec<f32>> {
+    if let Some(t) = tiles {
+        let (n, _) = t.w.dims();
+        let mut out = vec![0f32; m * n];
+        t.w.matmul(x, m, &mut out);
+        return Ok(out);
+    }
+    let (_, k) = w.dims2()?;
+    let x = Tensor::from_slice(x, (m, k), &Device::Cpu)?;
+    // (m, in) x (in, out) -> (m, out)
+    x.matmul(&w.t()?)?.flatten_all()?.to_vec1::<f32>()
+}
+
+/// The input gradient of [`frozen_forward_cpu`]: `g (m, out) W -> (m, in)`.
+pub fn frozen_input_grad(g: &Tensor, w: &Tensor) -> candle_core::Result<Tensor> {
+    frozen_input_grad_with(g, w, tiles_for(w).as_deref())
+}
+
+fn frozen_input_grad_with(
+    g: &Tensor,
+    w: &Tensor,
+    tiles: Option<&Tiles>,
+) -> candle_core::Result<Tensor> {
+    if let (Some(t), 2) = (tiles, g.rank()) {
+        let (m, _) = g.dims2()?;
+        let (k, _) = t.wt.dims();
+        let gv = g.contiguous()?.flatten_all()?.to_vec1::<f32>()?;
+        let mut out = vec![0f32; m * k];
+        t.wt.matmul(&gv, m, &mut out);
+        return Tensor::from_vec(out, (m, k), g.device());
+    }
+    g.contiguous()?.broadcast_matmul(w)
+}
+
 impl CustomOp1 for FrozenMatmul {
     fn name(&self) -> &'static str {
         "frozen-linear"
@@ -78,18 +123,15 @@ impl CustomOp1 for FrozenMatmul {
             .contiguous_offsets()
             .ok_or_else(|| candle_core::Error::Msg("frozen-linear: input not contiguous".into()))?;
         let data = storage.as_slice::<f32>()?;
-        if let Some(t) = &self.tiles {
-            let (m, _) = layout.shape().dims2()?;
-            let (n, _) = t.w.dims();
-            let mut out = vec![0f32; m * n];
-            t.w.matmul(&data[start..end], m, &mut out);
-            return Ok((CpuStorage::F32(out), Shape::from_dims(&[m, n])));
+        let (n, k) = self.w.dims2()?;
+        // leading dimensions flattened into rows: (.., in) -> (.., out)
+        let m = layout.shape().elem_count() / k.max(1);
+        let out = frozen_forward_with(&data[start..end], m, &self.w, self.tiles.as_deref())?;
+        let mut dims = layout.shape().dims().to_vec();
+        if let Some(last) = dims.last_mut() {
+            *last = n;
         }
-        let x = Tensor::from_slice(&data[start..end], layout.shape(), &Device::Cpu)?;
-        // (N, in) x (in, out) -> (N, out)
-        let y = x.matmul(&self.w.t()?)?;
-        let shape = y.shape().clone();
-        Ok((CpuStorage::F32(y.flatten_all()?.to_vec1::<f32>()?), shape))
+        Ok((CpuStorage::F32(out), Shape::from_dims(&dims)))
     }
 
     fn bwd(
@@ -99,15 +141,11 @@ impl CustomOp1 for FrozenMatmul {
         grad_res: &Tensor,
     ) -> candle_core::Result<Option<Tensor>> {
         // (N, out) x (out, in) -> (N, in)
-        if let Some(t) = &self.tiles {
-            let (m, _) = grad_res.dims2()?;
-            let (k, _) = t.wt.dims();
-            let g = grad_res.contiguous()?.flatten_all()?.to_vec1::<f32>()?;
-            let mut out = vec![0f32; m * k];
-            t.wt.matmul(&g, m, &mut out);
-            return Ok(Some(Tensor::from_vec(out, (m, k), grad_res.device())?));
-        }
-        Ok(Some(grad_res.contiguous()?.matmul(&self.w)?))
+        Ok(Some(frozen_input_grad_with(
+            grad_res,
+            &self.w,
+            self.tiles.as_deref(),
+        )?))
     }
 }
 

@@ -290,6 +290,13 @@ pub(crate) struct OutPtr(pub(crate) *mut f32);
 unsafe impl Send for OutPtr {}
 unsafe impl Sync for OutPtr {}
 
+impl OutPtr {
+    /// The pointer (a method, so closures capture the whole `Sync` wrapper, not its field).
+    pub(crate) fn get(self) -> *mut f32 {
+        self.0
+    }
+}
+
 /// AVX-512 F usable (`MEIT_NO_AVX512` turns every AVX-512 path off).
 #[cfg(target_arch = "x86_64")]
 pub(crate) fn has_avx512() -> bool {

@@ -16,6 +16,7 @@ use crate::model::weights::layer_linear_names;
 use crate::model::{Llama, ModelError};
 
 use super::error::{Result, TrainError};
+use super::lora_op::LoraLinear;
 use super::rng::SplitMix64;
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -195,18 +196,24 @@ impl LinearAdapter for LoraAdapter<'_> {
         base: &Linear,
         x: &Tensor,
     ) -> crate::model::error::Result<Tensor> {
-        let y = frozen_linear(x, base.weight())?;
         let f = &self.set.factors[layer][slot];
         let p = self.set.settings.dropout;
-        let xd = match self.rng.as_deref_mut() {
-            Some(rng) if p > 0.0 => {
-                let mask = rng.dropout_mask(x.elem_count(), p);
-                (x * Tensor::from_vec(mask, x.shape(), x.device())?)?
-            }
-            _ => x.clone(),
+        let mask = match self.rng.as_deref_mut() {
+            Some(rng) if p > 0.0 => Some(rng.dropout_mask(x.elem_count(), p)),
+            _ => None,
+        };
+        let (a, b, scale) = (f.a.as_tensor(), f.b.as_tensor(), self.set.settings.scale());
+        if x.device().is_cpu() && x.rank() == 2 {
+            // one graph node (see `lora_op`)
+            return Ok(LoraLinear::apply(x, base.weight(), a, b, scale, mask)?);
+        }
+        let y = frozen_linear(x, base.weight())?;
+        let xd = match mask {
+            Some(m) => (x * Tensor::from_vec(m, x.shape(), x.device())?)?,
+            None => x.clone(),
         };
         // (N, in) x (in, r) -> (N, r), scaled here where it is cheap, x (r, out) -> (N, out)
-        let h = (xd.matmul(&f.a.as_tensor().t()?)? * self.set.settings.scale())?;
-        Ok((y + h.matmul(&f.b.as_tensor().t()?)?)?)
+        let h = (xd.matmul(&a.t()?)? * scale)?;
+        Ok((y + h.matmul(&b.t()?)?)?)
     }
 }

@@ -8,6 +8,8 @@ pub mod eval_hook;
 pub mod generate;
 pub mod log;
 pub mod lora;
+pub mod lora_kernels;
+pub mod lora_op;
 pub mod optim;
 pub mod rng;
 pub mod schedule;

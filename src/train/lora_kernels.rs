@@ -1,0 +1,221 @@
+//! The LoRA products of one layer on plain slices: rank `r` is small (8-64), so every product
+//! is a sequence of short axpys that the compiler vectorises, run in parallel over rows or
+//! columns on candle's worker pool. General matmul kernels spend more on packing and dispatch
+//! than on arithmetic at these shapes.
+//!
+//! Shapes: `x, mask: (m, din)`, `a: (r, din)`, `b: (dout, r)`, `dy, y: (m, dout)`; `mask`
+//! multiplies `x` (inverted dropout), `s` scales the LoRA branch.
+use std::ops::Range;
+
+use crate::model::qmatmul::OutPtr;
+
+/// One LoRA layer's operands.
+pub struct LoraShapes<'a> {
+    pub x: &'a [f32],
+    pub mask: Option<&'a [f32]>,
+    pub a: &'a [f32],
+    pub b: &'a [f32],
+    pub m: usize,
+    pub din: usize,
+    pub dout: usize,
+    pub r: usize,
+    pub s: f32,
+}
+
+/// Runs `f` over `0..n` in chunks on the worker pool (inline when small).
+fn par(n: usize, work: usize, f: impl Fn(Range<usize>) + Sync + Send) {
+    if work < 1 << 15 || n < 2 {
+        f(0..n);
+    } else {
+        candle_core::utils::barrier_pool().execute_chunked(n, f);
+    }
+}
+
+/// `dst[..] += w * src[..]`
+#[inline]
+fn axpy(dst: &mut [f32], w: f32, src: &[f32]) {
+    for (d, s) in dst.iter_mut().zip(src) {
+        *d += w * s;
+    }
+}
+
+/// Dot product in 16 independent lanes (vectorises; a plain `sum()` is a serial chain).
+#[inline]
+fn dot(a: &[f32], b: &[f32]) -> f32 {
+    let mut acc = [0f32; 16];
+    let (ac, bc) = (a.chunks_exact(16), b.chunks_exact(16));
+    let tail: f32 = ac
+        .remainder()
+        .iter()
+        .zip(bc.remainder())
+        .map(|(x, y)| x * y)
+        .sum();
+    for (x, y) in ac.zip(bc) {
+        for i in 0..16 {
+            acc[i] += x[i] * y[i];
+        }
+    }
+    acc.iter().sum::<f32>() + tail
+}
+
+impl LoraShapes<'_> {
+    /// Row `n` of `x * mask` into `dst`.
+    fn dropped_row(&self, n: usize, dst: &mut [f32]) {
+        let row = &self.x[n * self.din..(n + 1) * self.din];
+        match self.mask {
+            Some(m) => {
+                let mr = &m[n * self.din..(n + 1) * self.din];
+                for ((d, x), k) in dst.iter_mut().zip(row).zip(mr) {
+                    *d = x * k;
+                }
+            }
+            None => dst.copy_from_slice(row),
+        }
+    }
+
+    /// `h = (x * mask) A^T: (m, r)`: one dot product of length `din` per entry.
+    pub fn hidden(&self) -> Vec<f32> {
+        let (m, din, r) = (self.m, self.din, self.r);
+        let mut h = vec![0f32; m * r];
+        let out = OutPtr(h.as_mut_ptr());
+        par(m, m * din * r, |rows| {
+            let mut xd = vec![0f32; din];
+            for n in rows {
+                self.dropped_row(n, &mut xd);
+                for j in 0..r {
+                    let v = dot(&xd, &self.a[j * din..(j + 1) * din]);
+                    // SAFETY: row `n` of `h` belongs to this call alone.
+                    unsafe { *out.get().add(n * r + j) = v };
+                }
+            }
+        });
+        h
+    }
+
+    /// `y += s * h B^T`, from `b_t = B^T: (r, dout)`.
+    pub fn add_output(&self, h: &[f32], b_t: &[f32], y: &mut [f32]) {
+        let (m, dout, r) = (self.m, self.dout, self.r);
+        let out = OutPtr(y.as_mut_ptr());
+        par(m, m * dout * r, |rows| {
+            for n in rows {
+                // SAFETY: row `n` of `y` belongs to this call alone.
+                let yr = unsafe { std::slice::from_raw_parts_mut(out.get().add(n * dout), dout) };
+                for j in 0..r {
+                    axpy(yr, self.s * h[n * r + j], &b_t[j * dout..(j + 1) * dout]);
+                }
+            }
+        });
+    }
+
+    /// `gb = dy B: (m, r)`, from `b_t = B^T: (r, dout)`.
+    pub fn grad_hidden(&self, dy: &[f32], b_t: &[f32]) -> Vec<f32> {
+        let (m, dout, r) = (self.m, self.dout, self.r);
+        let mut gb = vec![0f32; m * r];
+        let out = OutPtr(gb.as_mut_ptr());
+        par(m, m * dout * r, |rows| {
+            for n in rows {
+                let dr = &dy[n * dout..(n + 1) * dout];
+                for j in 0..r {
+                    let v = dot(dr, &b_t[j * dout..(j + 1) * dout]);
+                    // SAFETY: row `n` of `gb` belongs to this call alone.
+                    unsafe { *out.get().add(n * r + j) = v };
+                }
+            }
+        });
+        gb
+    }
+
+    /// `dx += s * (gb A) * mask`.
+    pub fn add_input_grad(&self, gb: &[f32], dx: &mut [f32]) {
+        let (m, din, r) = (self.m, self.din, self.r);
+        let out = OutPtr(dx.as_mut_ptr());
+        par(m, m * din * r, |rows| {
+            let mut t = vec![0f32; din];
+            for n in rows {
+                t.iter_mut().for_each(|v| *v = 0.0);
+                for j in 0..r {
+                    axpy(&mut t, gb[n * r + j], &self.a[j * din..(j + 1) * din]);
+                }
+                // SAFETY: row `n` of `dx` belongs to this call alone.
+                let dr = unsafe { std::slice::from_raw_parts_mut(out.get().add(n * din), din) };
+                for (k, (d, v)) in dr.iter_mut().zip(&t).enumerate() {
+                    let mk = self.mask.map_or(1.0, |m| m[n * din + k]);
+                    *d += self.s * v * mk;
+                }
+            }
+        });
+    }
+
+    /// `dA = s * gb^T (x * mask): (r, din)`: partial sums over row blocks (each input row
+    /// read once, in parallel), then added.
+    pub fn grad_a(&self, gb: &[f32]) -> Vec<f32> {
+        let (r, din) = (self.r, self.din);
+        self.sum_rows(r * din, |n, acc, xd| {
+            xd.resize(din, 0.0);
+            self.dropped_row(n, xd);
+            for j in 0..r {
+                axpy(&mut acc[j * din..(j + 1) * din], self.s * gb[n * r + j], xd);
+            }
+        })
+    }
+
+    /// `dB = s * dy^T h: (dout, r)`, built as `dB^T` (one axpy of length `dout` per row and
+    /// rank) from partial sums over row blocks.
+    pub fn grad_b(&self, dy: &[f32], h: &[f32]) -> Vec<f32> {
+        let (r, dout) = (self.r, self.dout);
+        let dbt = self.sum_rows(r * dout, |n, acc, _| {
+            let dyr = &dy[n * dout..(n + 1) * dout];
+            for j in 0..r {
+                axpy(
+                    &mut acc[j * dout..(j + 1) * dout],
+                    self.s * h[n * r + j],
+                    dyr,
+                );
+            }
+        });
+        transpose(&dbt, r, dout)
+    }
+
+    /// `sum over rows n of f(n)`, where `f(n, acc, scratch)` adds row `n`'s part into `acc`
+    /// (`len` floats): row blocks in parallel, each into its own buffer, then the buffers
+    /// summed.
+    fn sum_rows<F>(&self, len: usize, f: F) -> Vec<f32>
+    where
+        F: Fn(usize, &mut [f32], &mut Vec<f32>) + Sync,
+    {
+        const BLOCKS: usize = 8;
+        let m = self.m;
+        let blocks = BLOCKS.min(m.max(1));
+        let mut partial = vec![0f32; blocks * len];
+        let out = OutPtr(partial.as_mut_ptr());
+        par(blocks, m * len, |bs| {
+            let mut scratch = Vec::new();
+            for blk in bs {
+                // SAFETY: block `blk`'s buffer belongs to this call alone.
+                let acc = unsafe { std::slice::from_raw_parts_mut(out.get().add(blk * len), len) };
+                for n in blk * m / blocks..(blk + 1) * m / blocks {
+                    f(n, acc, &mut scratch);
+                }
+            }
+        });
+        let (first, rest) = partial.split_at_mut(len);
+        for p in rest.chunks_exact(len) {
+            for (a, b) in first.iter_mut().zip(p) {
+                *a += b;
+            }
+        }
+        partial.truncate(len);
+        partial
+    }
+}
+
+/// `(rows, cols)` row-major transposed.
+pub fn transpose(x: &[f32], rows: usize, cols: usize) -> Vec<f32> {
+    let mut t = vec![0f32; rows * cols];
+    for i in 0..rows {
+        for j in 0..cols {
+            t[j * rows + i] = x[i * cols + j];
+        }
+    }
+    t
+}
