@@ -20,11 +20,8 @@ impl SplitMix64 {
     }
 
     pub fn next_u64(&mut self) -> u64 {
-        self.state = self.state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.state;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
+        self.state = self.state.wrapping_add(GOLDEN);
+        mix(self.state)
     }
 
     /// Uniform in `[0, 1)` with 24 bits.
@@ -46,28 +43,85 @@ impl SplitMix64 {
     }
 
     /// An inverted-dropout mask of `n` values: `0` with probability `p`, else `1 / (1 - p)`.
-    /// Four draws per `u64`.
+    /// Four draws per `u64`. Draw `w` is the generator's `w`-th next output, computed from the
+    /// state directly (SplitMix64 is a counter run through a mixer), so the words are
+    /// independent: the loop vectorises and splits across threads, and the stream is exactly the
+    /// one `next_u64` would give.
     pub fn dropout_mask(&mut self, n: usize, p: f32) -> Vec<f32> {
         let keep = 1.0 / (1.0 - p);
-        let threshold = (p * 65536.0) as u32;
-        let mut out = Vec::with_capacity(n);
-        while out.len() < n {
-            let r = self.next_u64();
-            for k in 0..4 {
-                if out.len() == n {
-                    break;
+        let threshold = (p * 65536.0) as u64;
+        let words = n.div_ceil(4);
+        let base = self.state;
+        let mut out = vec![0f32; n];
+        let fill = |first_word: usize, dst: &mut [f32]| {
+            for (i, chunk) in dst.chunks_mut(4).enumerate() {
+                let w = (first_word + i) as u64 + 1;
+                let z = mix(base.wrapping_add(w.wrapping_mul(GOLDEN)));
+                for (k, o) in chunk.iter_mut().enumerate() {
+                    *o = if (z >> (16 * k)) & 0xFFFF < threshold {
+                        0.0
+                    } else {
+                        keep
+                    };
                 }
-                let u = ((r >> (16 * k)) & 0xFFFF) as u32;
-                out.push(if u < threshold { 0.0 } else { keep });
             }
+        };
+        const PAR_WORDS: usize = 1 << 14;
+        if words < PAR_WORDS {
+            fill(0, &mut out);
+        } else {
+            let ptr = crate::model::qmatmul::OutPtr(out.as_mut_ptr());
+            let blocks = words.div_ceil(PAR_WORDS);
+            candle_core::utils::barrier_pool().execute_chunked(blocks, |range| {
+                for b in range {
+                    let start = b * PAR_WORDS * 4;
+                    let len = (PAR_WORDS * 4).min(n - start);
+                    // SAFETY: block `b` of `out` belongs to this call alone.
+                    let dst = unsafe { std::slice::from_raw_parts_mut(ptr.get().add(start), len) };
+                    fill(b * PAR_WORDS, dst);
+                }
+            });
         }
+        self.state = base.wrapping_add((words as u64).wrapping_mul(GOLDEN));
         out
     }
+}
+
+/// SplitMix64's increment.
+const GOLDEN: u64 = 0x9E37_79B9_7F4A_7C15;
+
+/// SplitMix64's output function.
+#[inline]
+fn mix(mut z: u64) -> u64 {
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn dropout_mask_is_the_generator_stream_four_draws_a_word() {
+        for n in [1, 7, 4 * (1 << 14) + 5, 3 * 4 * (1 << 14)] {
+            let mut fast = SplitMix64::new(9);
+            let mut slow = fast;
+            let m = fast.dropout_mask(n, 0.25);
+            let mut want = Vec::with_capacity(n);
+            while want.len() < n {
+                let r = slow.next_u64();
+                for k in 0..4 {
+                    if want.len() < n {
+                        let u = (r >> (16 * k)) & 0xFFFF;
+                        want.push(if u < 16384 { 0.0 } else { 1.0 / 0.75 });
+                    }
+                }
+            }
+            assert_eq!(m, want, "n = {n}");
+            assert_eq!(fast, slow, "n = {n}: the state advanced differently");
+        }
+    }
 
     #[test]
     fn dropout_mask_has_the_right_rate_and_scale() {
