@@ -36,11 +36,11 @@ pub struct HyperArgs {
     /// Peak learning rate.
     #[arg(long, default_value_t = 2e-4)]
     pub lr: f64,
-    /// Examples per micro-batch.
     /// The encoder's learning rate as a multiple of --lr (the encoder starts from random weights
     /// while LoRA starts from a working backbone).
     #[arg(long, default_value_t = 1.0)]
     pub encoder_lr_scale: f64,
+    /// Examples per micro-batch.
     #[arg(long, default_value_t = 4)]
     pub batch: usize,
     /// Run the frozen backbone's matmuls in bf16 on AMX tiles with f32 accumulation (mixed
