@@ -17,6 +17,7 @@ use super::error::{ModelError, Result};
 use super::kv::{self, KvDtype, LayerMut, SeqCache};
 use super::linear::Linear;
 use super::qmatmul::Q8Matrix;
+use super::rms_norm::rms_norm;
 use super::weights::{layer_linear_names, Weights};
 
 /// Sequences with at most this many new tokens in a step (decode, prompts, prefill chunks) use
@@ -305,7 +306,7 @@ impl Llama {
         }
         // (B, E) -> (B, V)
         let h = Tensor::cat(&last, 0)?;
-        let h = candle_nn::ops::rms_norm(&h, &self.norm, self.cfg.rms_norm_eps as f32)?;
+        let h = rms_norm(&h, &self.norm, self.cfg.rms_norm_eps as f32)?;
         self.lm_head.forward(&h)
     }
 
@@ -340,7 +341,7 @@ impl Llama {
         seqs: &mut [SeqInput<'_>],
     ) -> Result<Tensor> {
         let eps = self.cfg.rms_norm_eps as f32;
-        let h = candle_nn::ops::rms_norm(x, &b.ln_attn, eps)?;
+        let h = rms_norm(x, &b.ln_attn, eps)?;
         let (q, k, v) = match &b.fused {
             Some(f) => {
                 let (e, ekv) = (self.cfg.hidden_size, b.k.weight().dim(0)?);
@@ -355,7 +356,7 @@ impl Llama {
         };
         let att = self.attention(l, &q, &k, &v, seqs)?;
         let x = (x + b.o.forward(&att)?)?;
-        let h = candle_nn::ops::rms_norm(&x, &b.ln_mlp, eps)?;
+        let h = rms_norm(&x, &b.ln_mlp, eps)?;
         let m = match &b.fused {
             Some(f) => {
                 let i = self.cfg.intermediate_size;
