@@ -4,7 +4,7 @@
 //! tensors (as candle ops, SiLU, the strided views and the product cost more than the matmul
 //! they follow at decode sizes).
 
-use super::qmatmul::OutPtr;
+use super::par::{run_split, OutPtr};
 
 /// `m (rows, i) = silu(gu[:, ..i]) * gu[:, i..]` for `gu: (rows, 2i)` row-major.
 /// Rows run in parallel on candle's worker pool when there are many (prefill).
@@ -15,7 +15,7 @@ pub fn silu_mul(gu: &[f32], rows: usize, i: usize) -> Vec<f32> {
     let run = |range: std::ops::Range<usize>| {
         for r in range {
             // SAFETY: each row of `out` is written by the one call that owns its index.
-            let o = unsafe { std::slice::from_raw_parts_mut(ptr.get().add(r * i), i) };
+            let o = unsafe { ptr.slice(r * i, i) };
             let (g, u) = gu[r * 2 * i..(r + 1) * 2 * i].split_at(i);
             #[cfg(target_arch = "x86_64")]
             if super::qmatmul::has_avx512() && i.is_multiple_of(16) {
@@ -28,11 +28,7 @@ pub fn silu_mul(gu: &[f32], rows: usize, i: usize) -> Vec<f32> {
             }
         }
     };
-    if rows * i < 1 << 16 {
-        run(0..rows);
-    } else {
-        candle_core::utils::barrier_pool().execute_chunked(rows, run);
-    }
+    run_split(rows, rows * i, run);
     out
 }
 

@@ -7,6 +7,7 @@
 use half::f16;
 
 use super::kv::KvElem;
+use super::vecops::dot;
 
 /// Head geometry.
 #[derive(Debug, Clone, Copy)]
@@ -75,26 +76,6 @@ fn widen<T: KvElem>(src: &[T], dst: &mut [f32]) {
     for (d, s) in dst.iter_mut().zip(src) {
         *d = s.to_f32();
     }
-}
-
-/// Dot product in 16 independent lanes (a plain `sum()` over f32 is a serial chain that the
-/// compiler may not reorder, hence not vectorise).
-#[inline]
-fn dot(a: &[f32], b: &[f32]) -> f32 {
-    let mut acc = [0f32; 16];
-    let (ac, bc) = (a.chunks_exact(16), b.chunks_exact(16));
-    let tail: f32 = ac
-        .remainder()
-        .iter()
-        .zip(bc.remainder())
-        .map(|(x, y)| x * y)
-        .sum();
-    for (x, y) in ac.zip(bc) {
-        for i in 0..16 {
-            acc[i] += x[i] * y[i];
-        }
-    }
-    acc.iter().sum::<f32>() + tail
 }
 
 /// Attention of `n` new queries `q: (n, H*D)` (RoPE applied) over the first `total` slots of

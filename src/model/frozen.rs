@@ -89,24 +89,28 @@ fn frozen_forward_with(
 }
 
 /// The input gradient of [`frozen_forward_cpu`]: `g (m, out) W -> (m, in)`.
-pub fn frozen_input_grad(g: &Tensor, w: &Tensor) -> candle_core::Result<Tensor> {
-    frozen_input_grad_with(g, w, tiles_for(w).as_deref())
+pub fn frozen_input_grad_cpu(g: &[f32], m: usize, w: &Tensor) -> candle_core::Result<Vec<f32>> {
+    frozen_input_grad_with(g, m, w, tiles_for(w).as_deref())
 }
 
 fn frozen_input_grad_with(
-    g: &Tensor,
+    g: &[f32],
+    m: usize,
     w: &Tensor,
     tiles: Option<&Tiles>,
-) -> candle_core::Result<Tensor> {
-    if let (Some(t), 2) = (tiles, g.rank()) {
-        let (m, _) = g.dims2()?;
+) -> candle_core::Result<Vec<f32>> {
+    if let Some(t) = tiles {
         let (k, _) = t.wt.dims();
-        let gv = g.contiguous()?.flatten_all()?.to_vec1::<f32>()?;
         let mut out = vec![0f32; m * k];
-        t.wt.matmul(&gv, m, &mut out);
-        return Tensor::from_vec(out, (m, k), g.device());
+        t.wt.matmul(g, m, &mut out);
+        return Ok(out);
     }
-    g.contiguous()?.broadcast_matmul(w)
+    let (n, _) = w.dims2()?;
+    // (m, out) x (out, in) -> (m, in)
+    Tensor::from_slice(g, (m, n), &Device::Cpu)?
+        .matmul(w)?
+        .flatten_all()?
+        .to_vec1::<f32>()
 }
 
 impl CustomOp1 for FrozenMatmul {
@@ -140,12 +144,16 @@ impl CustomOp1 for FrozenMatmul {
         _res: &Tensor,
         grad_res: &Tensor,
     ) -> candle_core::Result<Option<Tensor>> {
-        // (N, out) x (out, in) -> (N, in)
-        Ok(Some(frozen_input_grad_with(
-            grad_res,
-            &self.w,
-            self.tiles.as_deref(),
-        )?))
+        // (.., out) x (out, in) -> (.., in), leading dimensions as rows
+        let (n, k) = self.w.dims2()?;
+        let g = grad_res.contiguous()?.flatten_all()?.to_vec1::<f32>()?;
+        let m = g.len() / n.max(1);
+        let dx = frozen_input_grad_with(&g, m, &self.w, self.tiles.as_deref())?;
+        let mut dims = grad_res.dims().to_vec();
+        if let Some(last) = dims.last_mut() {
+            *last = k;
+        }
+        Ok(Some(Tensor::from_vec(dx, dims, grad_res.device())?))
     }
 }
 

@@ -27,11 +27,13 @@ pub mod linear;
 pub mod llama;
 pub mod lora;
 pub mod npy;
+pub(crate) mod par;
 pub mod qmatmul;
 pub mod rms_norm;
 pub mod tiny;
 pub mod tokenizer;
 pub mod train_forward;
+pub mod vecops;
 pub mod weights;
 
 pub use config::LlamaConfig;

@@ -17,6 +17,8 @@ use candle_core::{Device, Tensor};
 use super::amx::{self, Bf16Matrix};
 use super::amx_int8::I8TileMatrix;
 use super::error::{ModelError, Result};
+use super::par::run_split;
+pub(crate) use super::par::OutPtr;
 
 /// Values per quantization block.
 pub const BLOCK: usize = 32;
@@ -227,13 +229,7 @@ impl Q8Matrix {
             // SAFETY: ranges are disjoint column groups of `out`, which outlives the call.
             unsafe { self.groups(&xi, r, ptr) }
         };
-        if m * self.n * self.k < 1 << 16 {
-            run(0..groups);
-        } else {
-            // candle's spinning worker pool: the same threads as candle's own ops, woken in
-            // microseconds (a sleeping pool's wake-ups cost more than small matmuls take).
-            candle_core::utils::barrier_pool().execute_chunked(groups, run);
-        }
+        run_split(groups, m * self.n * self.k, run);
     }
 
     /// Output columns of groups `groups` for every input row.
@@ -280,20 +276,6 @@ impl Q8Matrix {
                 }
             }
         }
-    }
-}
-
-/// An output buffer shared by the threads of one kernel call, each writing its own elements.
-#[derive(Clone, Copy)]
-pub(crate) struct OutPtr(pub(crate) *mut f32);
-// SAFETY: every kernel that shares one writes disjoint elements (see the `matmul`s).
-unsafe impl Send for OutPtr {}
-unsafe impl Sync for OutPtr {}
-
-impl OutPtr {
-    /// The pointer (a method, so closures capture the whole `Sync` wrapper, not its field).
-    pub(crate) fn get(self) -> *mut f32 {
-        self.0
     }
 }
 

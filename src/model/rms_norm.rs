@@ -9,7 +9,7 @@
 use candle_core::{CpuStorage, CustomOp1, Device, Layout, Shape, Tensor};
 
 use super::error::Result;
-use super::qmatmul::OutPtr;
+use super::par::{run_split, OutPtr};
 
 struct FrozenRmsNorm {
     alpha: Vec<f32>,
@@ -40,19 +40,14 @@ fn normalize_rows(src: &[f32], alpha: &[f32], eps: f32) -> Vec<f32> {
         for r in rows {
             let s = &src[r * n..(r + 1) * n];
             // SAFETY: row `r` of `dst` belongs to this call alone.
-            let d = unsafe { std::slice::from_raw_parts_mut(out.get().add(r * n), n) };
+            let d = unsafe { out.slice(r * n, n) };
             let m = row_m(s, eps);
             for ((d, &s), &a) in d.iter_mut().zip(s).zip(alpha) {
                 *d = s / m * a;
             }
         }
     };
-    let rows = src.len() / n;
-    if src.len() < 1 << 15 {
-        run(0..rows);
-    } else {
-        candle_core::utils::barrier_pool().execute_chunked(rows, run);
-    }
+    run_split(src.len() / n, src.len(), run);
     dst
 }
 

@@ -5,9 +5,8 @@
 //!
 //! Shapes: `x, mask: (m, din)`, `a: (r, din)`, `b: (dout, r)`, `dy, y: (m, dout)`; `mask`
 //! multiplies `x` (inverted dropout), `s` scales the LoRA branch.
-use std::ops::Range;
-
-use crate::model::qmatmul::OutPtr;
+use crate::model::par::{run_split, OutPtr};
+use crate::model::vecops::{axpy, dot};
 
 /// One LoRA layer's operands.
 pub struct LoraShapes<'a> {
@@ -20,43 +19,6 @@ pub struct LoraShapes<'a> {
     pub dout: usize,
     pub r: usize,
     pub s: f32,
-}
-
-/// Runs `f` over `0..n` in chunks on the worker pool (inline when small).
-fn par(n: usize, work: usize, f: impl Fn(Range<usize>) + Sync + Send) {
-    if work < 1 << 15 || n < 2 {
-        f(0..n);
-    } else {
-        candle_core::utils::barrier_pool().execute_chunked(n, f);
-    }
-}
-
-/// `dst[..] += w * src[..]`
-#[inline]
-fn axpy(dst: &mut [f32], w: f32, src: &[f32]) {
-    for (d, s) in dst.iter_mut().zip(src) {
-        *d += w * s;
-    }
-}
-
-/// Dot product in 64 independent lanes (eight 256-bit or four 512-bit accumulators: the
-/// chains are short enough that the FMA units, not their latency, set the pace).
-#[inline]
-fn dot(a: &[f32], b: &[f32]) -> f32 {
-    let mut acc = [0f32; 64];
-    let (ac, bc) = (a.chunks_exact(64), b.chunks_exact(64));
-    let tail: f32 = ac
-        .remainder()
-        .iter()
-        .zip(bc.remainder())
-        .map(|(x, y)| x * y)
-        .sum();
-    for (x, y) in ac.zip(bc) {
-        for i in 0..64 {
-            acc[i] += x[i] * y[i];
-        }
-    }
-    acc.iter().sum::<f32>() + tail
 }
 
 impl LoraShapes<'_> {
@@ -79,7 +41,7 @@ impl LoraShapes<'_> {
         let (m, din, r) = (self.m, self.din, self.r);
         let mut h = vec![0f32; m * r];
         let out = OutPtr(h.as_mut_ptr());
-        par(m, m * din * r, |rows| {
+        run_split(m, m * din * r, |rows| {
             let mut xd = vec![0f32; din];
             for n in rows {
                 self.dropped_row(n, &mut xd);
@@ -97,10 +59,10 @@ impl LoraShapes<'_> {
     pub fn add_output(&self, h: &[f32], b_t: &[f32], y: &mut [f32]) {
         let (m, dout, r) = (self.m, self.dout, self.r);
         let out = OutPtr(y.as_mut_ptr());
-        par(m, m * dout * r, |rows| {
+        run_split(m, m * dout * r, |rows| {
             for n in rows {
                 // SAFETY: row `n` of `y` belongs to this call alone.
-                let yr = unsafe { std::slice::from_raw_parts_mut(out.get().add(n * dout), dout) };
+                let yr = unsafe { out.slice(n * dout, dout) };
                 for j in 0..r {
                     axpy(yr, self.s * h[n * r + j], &b_t[j * dout..(j + 1) * dout]);
                 }
@@ -113,7 +75,7 @@ impl LoraShapes<'_> {
         let (m, dout, r) = (self.m, self.dout, self.r);
         let mut gb = vec![0f32; m * r];
         let out = OutPtr(gb.as_mut_ptr());
-        par(m, m * dout * r, |rows| {
+        run_split(m, m * dout * r, |rows| {
             for n in rows {
                 let dr = &dy[n * dout..(n + 1) * dout];
                 for j in 0..r {
@@ -130,10 +92,10 @@ impl LoraShapes<'_> {
     pub fn add_input_grad(&self, gb: &[f32], dx: &mut [f32]) {
         let (m, din, r) = (self.m, self.din, self.r);
         let out = OutPtr(dx.as_mut_ptr());
-        par(m, m * din * r, |rows| {
+        run_split(m, m * din * r, |rows| {
             for n in rows {
                 // SAFETY: row `n` of `dx` belongs to this call alone.
-                let dr = unsafe { std::slice::from_raw_parts_mut(out.get().add(n * din), din) };
+                let dr = unsafe { out.slice(n * din, din) };
                 let g = &gb[n * r..(n + 1) * r];
                 let mut c0 = 0;
                 while c0 < din {
@@ -207,11 +169,11 @@ impl LoraShapes<'_> {
         let blocks = BLOCKS.min(m.max(1));
         let mut partial = vec![0f32; blocks * len];
         let out = OutPtr(partial.as_mut_ptr());
-        par(blocks, m * len, |bs| {
+        run_split(blocks, m * len, |bs| {
             let mut scratch = Vec::new();
             for blk in bs {
                 // SAFETY: block `blk`'s buffer belongs to this call alone.
-                let acc = unsafe { std::slice::from_raw_parts_mut(out.get().add(blk * len), len) };
+                let acc = unsafe { out.slice(blk * len, len) };
                 for n in blk * m / blocks..(blk + 1) * m / blocks {
                     f(n, acc, &mut scratch);
                 }

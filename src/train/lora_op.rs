@@ -13,7 +13,7 @@ use std::sync::Arc;
 use candle_core::{CpuStorage, CustomOp3, Layout, Shape, Storage, Tensor};
 
 use super::lora_kernels::{transpose, LoraShapes};
-use crate::model::frozen::{frozen_forward_cpu, frozen_input_grad};
+use crate::model::frozen::{frozen_forward_cpu, frozen_input_grad_cpu};
 
 /// The op; `apply` runs it.
 pub struct LoraLinear {
@@ -119,15 +119,8 @@ impl CustomOp3 for LoraLinear {
         let (m, din) = x.dims2()?;
         let (r, dout) = (a.dim(0)?, b.dim(0)?);
         let dev = x.device();
-        let frozen_dx = if x.track_op() {
-            Some(
-                frozen_input_grad(dy, &self.w)?
-                    .flatten_all()?
-                    .to_vec1::<f32>()?,
-            )
-        } else {
-            None
-        };
+        // The input's gradient only where it is needed (not below the first layer).
+        let want_dx = x.track_op();
         let ((da, db), dx) = with_data(x, |xv| {
             with_data(a, |av| {
                 with_data(b, |bv| {
@@ -146,17 +139,18 @@ impl CustomOp3 for LoraLinear {
                         let gb = op.grad_hidden(dyv, &transpose(bv, dout, r));
                         let h = op.hidden();
                         let grads = (op.grad_a(&gb), op.grad_b(dyv, &h));
-                        // The input's gradient only where it is needed (not below the first
-                        // layer).
-                        let dx = frozen_dx.map(|mut g| {
+                        let dx = if want_dx {
+                            let mut g = frozen_input_grad_cpu(dyv, m, &self.w)?;
                             op.add_input_grad(&gb, &mut g);
-                            g
-                        });
-                        (grads, dx)
+                            Some(g)
+                        } else {
+                            None
+                        };
+                        Ok::<_, candle_core::Error>((grads, dx))
                     })
                 })
             })
-        })????;
+        })?????;
         let da = Tensor::from_vec(da, (r, din), dev)?;
         let db = Tensor::from_vec(db, (dout, r), dev)?;
         let dx = match dx {

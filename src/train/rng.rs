@@ -2,6 +2,8 @@
 //! store it and a resumed run draws exactly the same dropout masks and data orders.
 use serde::{Deserialize, Serialize};
 
+use crate::model::par::{run_split, OutPtr};
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SplitMix64 {
     pub state: u64,
@@ -66,22 +68,17 @@ impl SplitMix64 {
                 }
             }
         };
-        const PAR_WORDS: usize = 1 << 14;
-        if words < PAR_WORDS {
-            fill(0, &mut out);
-        } else {
-            let ptr = crate::model::qmatmul::OutPtr(out.as_mut_ptr());
-            let blocks = words.div_ceil(PAR_WORDS);
-            candle_core::utils::barrier_pool().execute_chunked(blocks, |range| {
-                for b in range {
-                    let start = b * PAR_WORDS * 4;
-                    let len = (PAR_WORDS * 4).min(n - start);
-                    // SAFETY: block `b` of `out` belongs to this call alone.
-                    let dst = unsafe { std::slice::from_raw_parts_mut(ptr.get().add(start), len) };
-                    fill(b * PAR_WORDS, dst);
-                }
-            });
-        }
+        // Blocks of words, each filled by one thread.
+        const BLOCK_WORDS: usize = 1 << 14;
+        let ptr = OutPtr(out.as_mut_ptr());
+        run_split(words.div_ceil(BLOCK_WORDS), n, |range| {
+            for b in range {
+                let start = b * BLOCK_WORDS * 4;
+                // SAFETY: block `b` of `out` belongs to this call alone.
+                let dst = unsafe { ptr.slice(start, (BLOCK_WORDS * 4).min(n - start)) };
+                fill(b * BLOCK_WORDS, dst);
+            }
+        });
         self.state = base.wrapping_add((words as u64).wrapping_mul(GOLDEN));
         out
     }
