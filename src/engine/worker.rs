@@ -109,9 +109,15 @@ where
         w.enforce_deadline();
         if !w.sched.is_idle() {
             let plan = w.sched.schedule();
+            let t0 = Instant::now();
             w.start(&plan);
+            let t1 = Instant::now();
             w.publish_gauges();
             w.step(&plan);
+            if std::env::var("MEIT_TRACE_STEPS").is_ok() {
+                let rows: usize = plan.entries.iter().map(|e| e.range.len()).sum();
+                eprintln!("STEP adm={} seqs={} rows={} start_ms={:.2} step_ms={:.2}", plan.admitted.len(), plan.entries.len(), rows, (t1-t0).as_secs_f64()*1e3, t1.elapsed().as_secs_f64()*1e3);
+            }
         }
         w.publish_gauges();
     }

@@ -9,6 +9,7 @@ use tokenizers::Tokenizer;
 
 use super::config::LlamaConfig;
 use super::encoder::{seeded_init, EcgEncoder, EncoderConfig};
+use super::encoder_infer::FrozenEncoder;
 use super::error::{ModelError, Result};
 use super::lora::Adapter;
 use super::weights::Weights;
@@ -213,6 +214,8 @@ impl LoadOptions {
 pub struct MeitModel {
     pub llm: Llama,
     pub encoder: EcgEncoder,
+    /// The encoder on slices for inference on the CPU (see `encoder_infer`).
+    fast_encoder: Option<FrozenEncoder>,
     pub tokenizer: Tokenizer,
     /// Token ids that end generation (`<|im_end|>`, `<|endoftext|>`).
     pub eos_ids: Vec<u32>,
@@ -245,9 +248,15 @@ impl MeitModel {
             .iter()
             .filter_map(|t| bb.tokenizer.token_to_id(t))
             .collect();
+        let fast_encoder = if dev.is_cpu() {
+            Some(FrozenEncoder::from_encoder(&encoder)?)
+        } else {
+            None
+        };
         Ok(MeitModel {
             llm,
             encoder,
+            fast_encoder,
             tokenizer: bb.tokenizer,
             eos_ids,
             trained: trained && opts.adapter.is_some(),
@@ -256,7 +265,14 @@ impl MeitModel {
 
     /// ECG vectors `(P, D)` of one preprocessed record (lead-major `12 * samples`).
     pub fn encode_ecg(&self, data: &[f32], samples: usize) -> Result<Tensor> {
-        self.encoder.encode(data, samples, self.llm.device())
+        match &self.fast_encoder {
+            Some(f) => {
+                let v = f.encode(data, samples)?;
+                let (p, d) = (self.encoder.config().prefix_slots, self.encoder.config().out_dim);
+                Ok(Tensor::from_vec(v, (p, d), self.llm.device())?)
+            }
+            None => self.encoder.encode(data, samples, self.llm.device()),
+        }
     }
 
     /// Greedy generation for one prompt, with an optional ECG prefix; stops at an EOS id

@@ -106,6 +106,16 @@ impl EcgEncoder {
         &self.cfg
     }
 
+    /// The conv blocks: convolution, BatchNorm, pooling factor.
+    pub fn blocks(&self) -> impl Iterator<Item = (&Conv1d, &BatchNorm, usize)> + '_ {
+        self.blocks.iter().map(|b| (&b.conv, &b.bn, b.pool))
+    }
+
+    /// The projector's two layers (up, down).
+    pub fn projector(&self) -> (&candle_nn::Linear, &candle_nn::Linear) {
+        (&self.fc1, &self.fc2)
+    }
+
     /// `x: (B, 12, T) -> (B, P, D)`, each vector L2-normalised. `train` selects BatchNorm's
     /// batch statistics (and updates its running statistics) over its running statistics.
     pub fn forward_t(&self, x: &Tensor, train: bool) -> Result<Tensor> {

@@ -229,21 +229,33 @@ impl SeqCache {
                 self.d
             )));
         }
-        if self.len + n > self.capacity {
-            return Err(ModelError::CacheFull {
-                needed: self.len + n,
-                capacity: self.capacity,
-            });
-        }
         let (kd, vd) = (
             k.flatten_all()?.to_vec1::<f32>()?,
             v.flatten_all()?.to_vec1::<f32>()?,
         );
-        let cap = self.capacity;
+        self.write_slices(layer, n, &kd, &vd)
+    }
+
+    /// As [`Self::write`], from `(Hkv, n, D)` row-major slices.
+    pub fn write_slices(&mut self, layer: usize, n: usize, k: &[f32], v: &[f32]) -> Result<()> {
+        let (hkv, d, cap) = (self.hkv, self.d, self.capacity);
+        if k.len() != hkv * n * d || v.len() != k.len() {
+            return Err(ModelError::Input(format!(
+                "cache write of {} keys and {} values for {n} slots of {hkv} heads x {d} dims",
+                k.len(),
+                v.len()
+            )));
+        }
+        if self.len + n > cap {
+            return Err(ModelError::CacheFull {
+                needed: self.len + n,
+                capacity: cap,
+            });
+        }
         for h in 0..hkv {
             let dst = (h * cap + self.len) * d;
             let src = h * n * d..(h + 1) * n * d;
-            self.layers[layer].put(dst, &kd[src.clone()], &vd[src]);
+            self.layers[layer].put(dst, &k[src.clone()], &v[src]);
         }
         Ok(())
     }

@@ -119,7 +119,30 @@ pub struct Llama {
     sin_v: Vec<f32>,
     /// Element type of new caches: f32, or f16 once the weights are quantized.
     kv_dtype: KvDtype,
+    /// The ECG prefix projection folded (CPU, merged weights; see [`fold_prefix_projection`]).
+    prefix_kv: Option<Vec<f32>>,
     device: Device,
+}
+
+/// The k and v projections of every layer applied to an ECG vector tiled `H` times equal the
+/// projections with the `H` column blocks of each weight summed: `W [e; ...; e] = (sum_h W_h) e`.
+/// Returns `[layer][k, v][Hkv * D rows][D]`, row-major, so one small product per slot gives all
+/// layers' prefix keys and values.
+fn fold_prefix_projection(blocks: &[Block], h: usize, d: usize) -> Result<Vec<f32>> {
+    let mut out = Vec::new();
+    for b in blocks {
+        for lin in [&b.k, &b.v] {
+            let w = lin.weight().flatten_all()?.to_vec1::<f32>()?;
+            for row in w.chunks_exact(h * d) {
+                let mut folded = row[..d].to_vec();
+                for blk in row.chunks_exact(d).skip(1) {
+                    folded.iter_mut().zip(blk).for_each(|(f, x)| *f += x);
+                }
+                out.extend_from_slice(&folded);
+            }
+        }
+    }
+    Ok(out)
 }
 
 impl Llama {
@@ -173,7 +196,16 @@ impl Llama {
         let (cos, sin) = rope_tables(cfg, device)?;
         let cos_v = cos.flatten_all()?.to_vec1::<f32>()?;
         let sin_v = sin.flatten_all()?.to_vec1::<f32>()?;
+        let merged = blocks
+            .iter()
+            .all(|b| b.k.lora().is_none() && b.v.lora().is_none());
+        let prefix_kv = if device.is_cpu() && merged {
+            Some(fold_prefix_projection(&blocks, cfg.num_attention_heads, hd)?)
+        } else {
+            None
+        };
         Ok(Llama {
+            prefix_kv,
             cos_v,
             sin_v,
             kv_dtype: KvDtype::F32,
@@ -281,6 +313,26 @@ impl Llama {
             )));
         }
         cache.reserve(p)?;
+        if let Some(w) = &self.prefix_kv {
+            let e = ecg.flatten_all()?.to_vec1::<f32>()?;
+            let ekv = hkv * d;
+            let (mut k, mut v) = (vec![0f32; p * ekv], vec![0f32; p * ekv]);
+            for (l, lw) in w.chunks_exact(2 * ekv * d).enumerate() {
+                for (which, dst) in [&mut k, &mut v].into_iter().enumerate() {
+                    let rows = &lw[which * ekv * d..(which + 1) * ekv * d];
+                    // (Hkv, P, D): row j of the projection is head j / D, dim j % D.
+                    for (j, row) in rows.chunks_exact(d).enumerate() {
+                        for (s, x) in e.chunks_exact(d).enumerate() {
+                            dst[((j / d) * p + s) * d + j % d] = super::vecops::dot(row, x);
+                        }
+                    }
+                }
+                cache.write_slices(l, p, &k, &v)?;
+            }
+            cache.advance(p);
+            cache.mark_prefix();
+            return Ok(());
+        }
         // (P, D) -> (P, H*D): each vector tiled H times
         let tiled = ecg.repeat((1, h))?;
         for (l, b) in self.blocks.iter().enumerate() {
@@ -613,4 +665,39 @@ pub fn argmax(logits: &Tensor) -> Result<u32> {
         .flatten_all()?
         .argmax(D::Minus1)?
         .to_scalar::<u32>()?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::tiny::tiny_backbone;
+
+    #[test]
+    fn folded_prefix_projection_equals_the_tiled_one() -> Result<()> {
+        let (w, cfg) = tiny_backbone(&LlamaConfig::tiny(64), 5)?;
+        let mut llm = Llama::load(&w, &cfg, &Device::Cpu)?;
+        assert!(llm.prefix_kv.is_some());
+        let d = cfg.head_dim();
+        let ecg = crate::model::encoder::l2_normalize(&Tensor::randn(
+            0f32,
+            1f32,
+            (3, d),
+            &Device::Cpu,
+        )?)?;
+        let mut folded = llm.new_cache(8, false)?;
+        llm.write_prefix(&ecg, &mut folded)?;
+        llm.prefix_kv = None;
+        let mut tiled = llm.new_cache(8, false)?;
+        llm.write_prefix(&ecg, &mut tiled)?;
+        assert_eq!((folded.len(), folded.prefix()), (3, 3));
+        for l in 0..cfg.num_hidden_layers {
+            let (ka, va) = folded.view(l, 3)?;
+            let (kb, vb) = tiled.view(l, 3)?;
+            for (a, b) in [(ka, kb), (va, vb)] {
+                let diff = (a - b)?.abs()?.max_all()?.to_scalar::<f32>()?;
+                assert!(diff < 1e-5, "layer {l}: {diff}");
+            }
+        }
+        Ok(())
+    }
 }

@@ -17,6 +17,7 @@ pub mod bundle;
 pub mod chat;
 pub mod config;
 pub mod encoder;
+pub mod encoder_infer;
 pub mod error;
 pub mod fetch;
 pub mod frozen;
