@@ -9,8 +9,15 @@ use super::par::{run_split, OutPtr};
 /// `m (rows, i) = silu(gu[:, ..i]) * gu[:, i..]` for `gu: (rows, 2i)` row-major.
 /// Rows run in parallel on candle's worker pool when there are many (prefill).
 pub fn silu_mul(gu: &[f32], rows: usize, i: usize) -> Vec<f32> {
-    debug_assert_eq!(gu.len(), rows * 2 * i);
     let mut out = vec![0f32; rows * i];
+    silu_mul_into(gu, rows, i, &mut out);
+    out
+}
+
+/// As [`silu_mul`], into `out: (rows, i)`.
+pub fn silu_mul_into(gu: &[f32], rows: usize, i: usize, out: &mut [f32]) {
+    debug_assert_eq!(gu.len(), rows * 2 * i);
+    debug_assert_eq!(out.len(), rows * i);
     let ptr = OutPtr(out.as_mut_ptr());
     let run = |range: std::ops::Range<usize>| {
         for r in range {
@@ -29,7 +36,6 @@ pub fn silu_mul(gu: &[f32], rows: usize, i: usize) -> Vec<f32> {
         }
     };
     run_split(rows, rows * i, run);
-    out
 }
 
 #[cfg(target_arch = "x86_64")]

@@ -62,6 +62,17 @@ impl Linear {
         self.lora.as_ref()
     }
 
+    /// The int8 copy when it serves every step (Q8_0 without a row limit, no LoRA delta).
+    pub fn int8_for_all_rows(&self) -> Option<&Q8Matrix> {
+        match &self.quant {
+            Some(Quantized {
+                mm: QKernel::Int8(m),
+                max_rows: usize::MAX,
+            }) if self.lora.is_none() => Some(m),
+            _ => None,
+        }
+    }
+
     /// Adds a quantized copy of the weight (e.g. Q8_0), used for inputs of at most `max_rows`
     /// rows. Not for layers with an unmerged LoRA delta.
     pub fn quantize(&mut self, dtype: GgmlDType, max_rows: usize) -> Result<()> {

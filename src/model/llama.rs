@@ -20,6 +20,8 @@ use super::qmatmul::Q8Matrix;
 use super::rms_norm::rms_norm;
 use super::weights::{layer_linear_names, Weights};
 
+mod step;
+
 /// Sequences with at most this many new tokens in a step (decode, prompts, prefill chunks) use
 /// the fused attention on slices; longer chunks use batched matmuls.
 const FUSED_ATTENTION_MAX_QUERIES: usize = 128;
@@ -104,6 +106,9 @@ pub struct Block {
 struct FusedInt8 {
     qkv: Q8Matrix,
     gate_up: Q8Matrix,
+    /// The block's two norm scales as slices (for the slice step).
+    ln_attn: Vec<f32>,
+    ln_mlp: Vec<f32>,
 }
 
 pub struct Llama {
@@ -121,6 +126,8 @@ pub struct Llama {
     kv_dtype: KvDtype,
     /// The ECG prefix projection folded (CPU, merged weights; see [`fold_prefix_projection`]).
     prefix_kv: Option<Vec<f32>>,
+    /// Activation buffers of the int8 slice step (see `step`).
+    scratch: Mutex<step::Scratch>,
     device: Device,
 }
 
@@ -206,6 +213,7 @@ impl Llama {
         };
         Ok(Llama {
             prefix_kv,
+            scratch: Mutex::new(step::Scratch::default()),
             cos_v,
             sin_v,
             kv_dtype: KvDtype::F32,
@@ -245,6 +253,8 @@ impl Llama {
                     b.fused = Some(FusedInt8 {
                         qkv: Q8Matrix::from_tensor(&qkv)?,
                         gate_up: Q8Matrix::from_tensor(&gate_up)?,
+                        ln_attn: b.ln_attn.flatten_all()?.to_vec1::<f32>()?,
+                        ln_mlp: b.ln_mlp.flatten_all()?.to_vec1::<f32>()?,
                     });
                 }
             }
@@ -349,6 +359,14 @@ impl Llama {
     /// Runs the new tokens of every sequence through the model, appending them to the caches,
     /// and returns the logits of each sequence's last new token: `(B, V)`.
     pub fn forward(&self, seqs: &mut [SeqInput<'_>]) -> Result<Tensor> {
+        if let Some(view) = self.int8_view() {
+            return self.forward_int8(&view, seqs);
+        }
+        self.forward_tensors(seqs)
+    }
+
+    /// [`Self::forward`] as candle tensor ops (any device, any precision).
+    fn forward_tensors(&self, seqs: &mut [SeqInput<'_>]) -> Result<Tensor> {
         let hidden = self.forward_hidden(seqs)?;
         let mut last = Vec::with_capacity(seqs.len());
         let mut off = 0;
@@ -443,7 +461,7 @@ impl Llama {
             hkv: self.cfg.num_key_value_heads,
             d: self.cfg.head_dim(),
         };
-        let (e, ekv) = (heads.h * heads.d, heads.hkv * heads.d);
+        let e = heads.h * heads.d;
         let n_total: usize = seqs.iter().map(|s| s.tokens.len()).sum();
         if !self.device.is_cpu() {
             let mut outs = Vec::with_capacity(seqs.len());
@@ -465,15 +483,27 @@ impl Llama {
         let mut kv = k.flatten_all()?.to_vec1::<f32>()?;
         let vv = v.flatten_all()?.to_vec1::<f32>()?;
         let mut out = vec![0f32; n_total * e];
+        self.attend_rows(l, heads, seqs, &mut qv, &mut kv, &vv, &mut out)?;
+        Ok(Tensor::from_vec(out, (n_total, e), &self.device)?)
+    }
+
+    /// [`Self::attention`] on slices: `q: (N, H*D)`, `k, v: (N, Hkv*D)` (RoPE is applied to
+    /// `q` and `k` in place), `out: (N, H*D)`.
+    #[allow(clippy::too_many_arguments)]
+    fn attend_rows(
+        &self,
+        l: usize,
+        heads: Heads,
+        seqs: &mut [SeqInput<'_>],
+        q: &mut [f32],
+        k: &mut [f32],
+        v: &[f32],
+        out: &mut [f32],
+    ) -> Result<()> {
+        let (e, ekv) = (heads.h * heads.d, heads.hkv * heads.d);
         // Split the rows per sequence.
         let mut small = Vec::new();
-        let (mut qr, mut kr, mut vr, mut or) = (
-            qv.as_mut_slice(),
-            kv.as_mut_slice(),
-            vv.as_slice(),
-            out.as_mut_slice(),
-        );
-        let mut off = 0;
+        let (mut qr, mut kr, mut vr, mut or) = (q, k, v, out);
         for s in seqs.iter_mut() {
             let n = s.tokens.len();
             let (qs, qrest) = std::mem::take(&mut qr).split_at_mut(n * e);
@@ -493,14 +523,13 @@ impl Llama {
             } else {
                 let t = self.attend(
                     l,
-                    &q.narrow(0, off, n)?,
-                    &k.narrow(0, off, n)?,
-                    &v.narrow(0, off, n)?,
+                    &Tensor::from_slice(qs, (n, e), &self.device)?,
+                    &Tensor::from_slice(ks, (n, ekv), &self.device)?,
+                    &Tensor::from_slice(vs, (n, ekv), &self.device)?,
                     s.cache,
                 )?;
                 os.copy_from_slice(&t.flatten_all()?.to_vec1::<f32>()?);
             }
-            off += n;
         }
         if small.len() > 1 {
             // Sequences in parallel on candle's worker pool; each index is taken once.
@@ -527,7 +556,7 @@ impl Llama {
                 self.attend_small(l, heads, w)?;
             }
         }
-        Ok(Tensor::from_vec(out, (n_total, e), &self.device)?)
+        Ok(())
     }
 
     /// The fused path of one sequence: RoPE on its `n` query and key rows, keys and values into
@@ -697,6 +726,62 @@ mod tests {
                 let diff = (a - b)?.abs()?.max_all()?.to_scalar::<f32>()?;
                 assert!(diff < 1e-5, "layer {l}: {diff}");
             }
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn int8_slice_step_equals_the_tensor_step() -> Result<()> {
+        let cfg = LlamaConfig {
+            vocab_size: 64,
+            hidden_size: 64,
+            intermediate_size: 128,
+            num_attention_heads: 4,
+            num_key_value_heads: 2,
+            ..LlamaConfig::tiny(64)
+        };
+        let (w, cfg) = tiny_backbone(&cfg, 9)?;
+        let mut llm = Llama::load(&w, &cfg, &Device::Cpu)?;
+        llm.quantize(GgmlDType::Q8_0, usize::MAX)?;
+        assert!(llm.int8_view().is_some());
+        let d = cfg.head_dim();
+        let ecg = crate::model::encoder::l2_normalize(&Tensor::randn(
+            0f32,
+            1f32,
+            (1, d),
+            &Device::Cpu,
+        )?)?;
+        let caches = || -> Result<Vec<SeqCache>> {
+            let mut cs = Vec::new();
+            for _ in 0..3 {
+                let mut c = llm.new_cache(40, false)?;
+                llm.write_prefix(&ecg, &mut c)?;
+                cs.push(c);
+            }
+            Ok(cs)
+        };
+        let (mut a, mut b) = (caches()?, caches()?);
+        // A ragged prefill (one prompt longer than 16 rows: int8 tiles), then decode steps.
+        let steps: [[&[u32]; 3]; 3] = [
+            [&[1, 2, 3], &[4; 20], &[7, 8]],
+            [&[9], &[10], &[11]],
+            [&[12], &[13], &[14]],
+        ];
+        for toks in steps {
+            let mut ia: Vec<SeqInput> = a
+                .iter_mut()
+                .zip(toks)
+                .map(|(cache, tokens)| SeqInput { tokens, cache })
+                .collect();
+            let mut ib: Vec<SeqInput> = b
+                .iter_mut()
+                .zip(toks)
+                .map(|(cache, tokens)| SeqInput { tokens, cache })
+                .collect();
+            let fast = llm.forward(&mut ia)?;
+            let slow = llm.forward_tensors(&mut ib)?;
+            let diff = (fast - slow)?.abs()?.max_all()?.to_scalar::<f32>()?;
+            assert!(diff < 1e-5, "{diff}");
         }
         Ok(())
     }

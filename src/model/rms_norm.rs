@@ -33,8 +33,15 @@ fn row_m(x: &[f32], eps: f32) -> f32 {
 /// `y = x / m * alpha` for every row of `alpha.len()` values of `src`; rows in parallel on
 /// candle's worker pool when there are many (prefill, training).
 fn normalize_rows(src: &[f32], alpha: &[f32], eps: f32) -> Vec<f32> {
-    let n = alpha.len().max(1);
     let mut dst = vec![0f32; src.len()];
+    rms_norm_into(src, alpha, eps, &mut dst);
+    dst
+}
+
+/// As [`rms_norm`] on slices: every row of `alpha.len()` values of `src` into `dst`.
+pub fn rms_norm_into(src: &[f32], alpha: &[f32], eps: f32, dst: &mut [f32]) {
+    let n = alpha.len().max(1);
+    debug_assert_eq!(src.len(), dst.len());
     let out = OutPtr(dst.as_mut_ptr());
     let run = |rows: std::ops::Range<usize>| {
         for r in rows {
@@ -48,7 +55,27 @@ fn normalize_rows(src: &[f32], alpha: &[f32], eps: f32) -> Vec<f32> {
         }
     };
     run_split(src.len() / n, src.len(), run);
-    dst
+}
+
+/// The residual step and the next norm in one pass: `x += add`, then `dst = rms_norm(x)`.
+pub fn add_rms_norm_into(x: &mut [f32], add: &[f32], alpha: &[f32], eps: f32, dst: &mut [f32]) {
+    let n = alpha.len().max(1);
+    debug_assert!(x.len() == add.len() && x.len() == dst.len());
+    let (xp, out) = (OutPtr(x.as_mut_ptr()), OutPtr(dst.as_mut_ptr()));
+    let run = |rows: std::ops::Range<usize>| {
+        for r in rows {
+            // SAFETY: row `r` of `x` and `dst` belongs to this call alone.
+            let (xs, d) = unsafe { (xp.slice(r * n, n), out.slice(r * n, n)) };
+            xs.iter_mut()
+                .zip(&add[r * n..(r + 1) * n])
+                .for_each(|(x, a)| *x += a);
+            let m = row_m(xs, eps);
+            for ((d, &s), &a) in d.iter_mut().zip(&*xs).zip(alpha) {
+                *d = s / m * a;
+            }
+        }
+    };
+    run_split(x.len() / n, x.len(), run);
 }
 
 fn contiguous_f32(t: &Tensor) -> candle_core::Result<Vec<f32>> {

@@ -1,0 +1,151 @@
+//! One step of the int8 model on the CPU, on slices: the same arithmetic as the tensor path
+//! (same kernels, same order), with the activations in buffers kept between steps instead of
+//! a few dozen tensors allocated, zeroed and copied per layer, and each residual add fused
+//! with the norm that follows it.
+use candle_core::Tensor;
+
+use super::{FusedInt8, Heads, Llama, SeqInput};
+use crate::model::act::silu_mul_into;
+use crate::model::error::{ModelError, Result};
+use crate::model::qmatmul::Q8Matrix;
+use crate::model::rms_norm::{add_rms_norm_into, rms_norm_into};
+
+/// Activation buffers of a step; they only grow.
+#[derive(Debug, Default)]
+pub(super) struct Scratch {
+    x: Vec<f32>,
+    h: Vec<f32>,
+    qkv: Vec<f32>,
+    q: Vec<f32>,
+    k: Vec<f32>,
+    v: Vec<f32>,
+    att: Vec<f32>,
+    tmp: Vec<f32>,
+    gu: Vec<f32>,
+    m: Vec<f32>,
+}
+
+/// `buf` with at least `len` elements, as a slice of exactly `len`.
+fn take(buf: &mut Vec<f32>, len: usize) -> &mut [f32] {
+    if buf.len() < len {
+        buf.resize(len, 0.0);
+    }
+    &mut buf[..len]
+}
+
+/// The int8 copies a slice step needs, when every layer has them.
+pub(super) struct Int8View<'a> {
+    blocks: Vec<(&'a FusedInt8, &'a Q8Matrix, &'a Q8Matrix)>,
+    lm_head: &'a Q8Matrix,
+}
+
+impl Llama {
+    /// The int8 copies of every layer (fused q/k/v and gate/up, o, down) and the LM head, on
+    /// the CPU; `None` when the model is not fully int8 (f32, LoRA unmerged, other devices).
+    pub(super) fn int8_view(&self) -> Option<Int8View<'_>> {
+        if !self.device.is_cpu() {
+            return None;
+        }
+        let blocks = self
+            .blocks
+            .iter()
+            .map(|b| {
+                Some((
+                    b.fused.as_ref()?,
+                    b.o.int8_for_all_rows()?,
+                    b.down.int8_for_all_rows()?,
+                ))
+            })
+            .collect::<Option<Vec<_>>>()?;
+        Some(Int8View {
+            blocks,
+            lm_head: self.lm_head.int8_for_all_rows()?,
+        })
+    }
+
+    /// [`Llama::forward`] on slices: logits `(B, V)` of each sequence's last new token.
+    pub(super) fn forward_int8(
+        &self,
+        view: &Int8View<'_>,
+        seqs: &mut [SeqInput<'_>],
+    ) -> Result<Tensor> {
+        let mut ids = Vec::new();
+        for s in seqs.iter_mut() {
+            if s.tokens.is_empty() {
+                return Err(ModelError::Input("a sequence brought no tokens".into()));
+            }
+            s.cache.reserve(s.tokens.len())?;
+            ids.extend_from_slice(s.tokens);
+        }
+        let n = ids.len();
+        let heads = Heads {
+            h: self.cfg.num_attention_heads,
+            hkv: self.cfg.num_key_value_heads,
+            d: self.cfg.head_dim(),
+        };
+        let (e, ekv, i) = (
+            heads.h * heads.d,
+            heads.hkv * heads.d,
+            self.cfg.intermediate_size,
+        );
+        let eps = self.cfg.rms_norm_eps as f32;
+        let mut guard = self
+            .scratch
+            .lock()
+            .map_err(|_| ModelError::Input("step buffers poisoned by an earlier panic".into()))?;
+        let sc = &mut *guard;
+        let emb = self
+            .embed
+            .index_select(&Tensor::from_vec(ids, n, &self.device)?, 0)?
+            .flatten_all()?
+            .to_vec1::<f32>()?;
+        let x = take(&mut sc.x, n * e);
+        x.copy_from_slice(&emb);
+        let h = take(&mut sc.h, n * e);
+        let (qkv, q, k, v) = (
+            take(&mut sc.qkv, n * (e + 2 * ekv)),
+            take(&mut sc.q, n * e),
+            take(&mut sc.k, n * ekv),
+            take(&mut sc.v, n * ekv),
+        );
+        let (att, tmp) = (take(&mut sc.att, n * e), take(&mut sc.tmp, n * e));
+        let (gu, m) = (take(&mut sc.gu, n * 2 * i), take(&mut sc.m, n * i));
+        rms_norm_into(x, &view.blocks[0].0.ln_attn, eps, h);
+        for (l, &(f, o, down)) in view.blocks.iter().enumerate() {
+            f.qkv.matmul(h, n, qkv);
+            for (r, row) in qkv.chunks_exact(e + 2 * ekv).enumerate() {
+                q[r * e..(r + 1) * e].copy_from_slice(&row[..e]);
+                k[r * ekv..(r + 1) * ekv].copy_from_slice(&row[e..e + ekv]);
+                v[r * ekv..(r + 1) * ekv].copy_from_slice(&row[e + ekv..]);
+            }
+            self.attend_rows(l, heads, seqs, q, k, v, att)?;
+            o.matmul(att, n, tmp);
+            add_rms_norm_into(x, tmp, &f.ln_mlp, eps, h);
+            f.gate_up.matmul(h, n, gu);
+            silu_mul_into(gu, n, i, m);
+            down.matmul(m, n, tmp);
+            match view.blocks.get(l + 1) {
+                Some(next) => add_rms_norm_into(x, tmp, &next.0.ln_attn, eps, h),
+                None => x.iter_mut().zip(&*tmp).for_each(|(x, t)| *x += t),
+            }
+        }
+        for s in seqs.iter_mut() {
+            s.cache.advance(s.tokens.len());
+        }
+        // The last new row of each sequence, final norm, LM head.
+        let b = seqs.len();
+        let mut last = Vec::with_capacity(b * e);
+        let mut off = 0;
+        for s in seqs.iter() {
+            off += s.tokens.len();
+            last.extend_from_slice(&x[(off - 1) * e..off * e]);
+        }
+        let norm = self.norm.flatten_all()?.to_vec1::<f32>()?;
+        let mut hl = vec![0f32; b * e];
+        rms_norm_into(&last, &norm, eps, &mut hl);
+        let vocab = view.lm_head.dims().0;
+        let mut logits = vec![0f32; b * vocab];
+        view.lm_head.matmul(&hl, b, &mut logits);
+        Ok(Tensor::from_vec(logits, (b, vocab), &self.device)?)
+    }
+}
