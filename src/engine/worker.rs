@@ -114,10 +114,14 @@ where
             let t1 = Instant::now();
             w.publish_gauges();
             w.step(&plan);
-            if std::env::var("MEIT_TRACE_STEPS").is_ok() {
-                let rows: usize = plan.entries.iter().map(|e| e.range.len()).sum();
-                eprintln!("STEP adm={} seqs={} rows={} start_ms={:.2} step_ms={:.2}", plan.admitted.len(), plan.entries.len(), rows, (t1-t0).as_secs_f64()*1e3, t1.elapsed().as_secs_f64()*1e3);
-            }
+            tracing::debug!(
+                admitted = plan.admitted.len(),
+                sequences = plan.entries.len(),
+                rows = plan.entries.iter().map(|e| e.range.len()).sum::<usize>(),
+                admit_ms = (t1 - t0).as_secs_f64() * 1e3,
+                step_ms = t1.elapsed().as_secs_f64() * 1e3,
+                "engine step"
+            );
         }
         w.publish_gauges();
     }
