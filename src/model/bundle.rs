@@ -268,7 +268,10 @@ impl MeitModel {
         match &self.fast_encoder {
             Some(f) => {
                 let v = f.encode(data, samples)?;
-                let (p, d) = (self.encoder.config().prefix_slots, self.encoder.config().out_dim);
+                let (p, d) = (
+                    self.encoder.config().prefix_slots,
+                    self.encoder.config().out_dim,
+                );
                 Ok(Tensor::from_vec(v, (p, d), self.llm.device())?)
             }
             None => self.encoder.encode(data, samples, self.llm.device()),

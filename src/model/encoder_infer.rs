@@ -248,7 +248,10 @@ mod tests {
         seeded_init(&vm, 11)?;
         // Non-trivial BatchNorm statistics and affine parameters.
         {
-            let data = vm.data().lock().map_err(|_| ModelError::Input("lock".into()))?;
+            let data = vm
+                .data()
+                .lock()
+                .map_err(|_| ModelError::Input("lock".into()))?;
             for (name, var) in data.iter().filter(|(n, _)| n.contains(".bn.")) {
                 let n = var.as_tensor().elem_count();
                 let r = Tensor::rand(0f32, 1f32, n, &Device::Cpu)?;

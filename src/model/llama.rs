@@ -207,7 +207,11 @@ impl Llama {
             .iter()
             .all(|b| b.k.lora().is_none() && b.v.lora().is_none());
         let prefix_kv = if device.is_cpu() && merged {
-            Some(fold_prefix_projection(&blocks, cfg.num_attention_heads, hd)?)
+            Some(fold_prefix_projection(
+                &blocks,
+                cfg.num_attention_heads,
+                hd,
+            )?)
         } else {
             None
         };
@@ -707,12 +711,8 @@ mod tests {
         let mut llm = Llama::load(&w, &cfg, &Device::Cpu)?;
         assert!(llm.prefix_kv.is_some());
         let d = cfg.head_dim();
-        let ecg = crate::model::encoder::l2_normalize(&Tensor::randn(
-            0f32,
-            1f32,
-            (3, d),
-            &Device::Cpu,
-        )?)?;
+        let ecg =
+            crate::model::encoder::l2_normalize(&Tensor::randn(0f32, 1f32, (3, d), &Device::Cpu)?)?;
         let mut folded = llm.new_cache(8, false)?;
         llm.write_prefix(&ecg, &mut folded)?;
         llm.prefix_kv = None;
@@ -745,12 +745,8 @@ mod tests {
         llm.quantize(GgmlDType::Q8_0, usize::MAX)?;
         assert!(llm.int8_view().is_some());
         let d = cfg.head_dim();
-        let ecg = crate::model::encoder::l2_normalize(&Tensor::randn(
-            0f32,
-            1f32,
-            (1, d),
-            &Device::Cpu,
-        )?)?;
+        let ecg =
+            crate::model::encoder::l2_normalize(&Tensor::randn(0f32, 1f32, (1, d), &Device::Cpu)?)?;
         let caches = || -> Result<Vec<SeqCache>> {
             let mut cs = Vec::new();
             for _ in 0..3 {

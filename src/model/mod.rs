@@ -31,6 +31,7 @@ pub mod npy;
 pub(crate) mod par;
 pub mod qmatmul;
 pub mod rms_norm;
+pub mod swiglu;
 pub mod tiny;
 pub mod tokenizer;
 pub mod train_forward;

@@ -16,6 +16,7 @@ use super::error::{ModelError, Result};
 use super::frozen::frozen_linear;
 use super::linear::Linear;
 use super::rms_norm::rms_norm;
+use super::swiglu::swiglu;
 use super::Llama;
 
 /// The linear layers of a block, in the order [`LinearAdapter::linear`] numbers them
@@ -111,8 +112,8 @@ pub fn forward_train(
         let att = attend(llm, b, t, &q, &k, &v, pkv.as_ref(), np, &mask)?;
         x = (x + adapter.linear(l, 3, &blk.o, &att)?)?;
         let hn = rms_norm(&x, &blk.ln_mlp, eps)?;
-        let gate = candle_nn::ops::silu(&adapter.linear(l, 4, &blk.gate, &hn)?)?;
-        let m = (gate * adapter.linear(l, 5, &blk.up, &hn)?)?;
+        let gate = adapter.linear(l, 4, &blk.gate, &hn)?;
+        let m = swiglu(&gate, &adapter.linear(l, 5, &blk.up, &hn)?)?;
         x = (x + adapter.linear(l, 6, &blk.down, &m)?)?;
     }
     rms_norm(&x, llm.final_norm(), eps)

@@ -1,12 +1,13 @@
-//! The LoRA products of one layer on plain slices: rank `r` is small (8-64), so every product
-//! is a sequence of short axpys that the compiler vectorises, run in parallel over rows or
-//! columns on candle's worker pool. General matmul kernels spend more on packing and dispatch
-//! than on arithmetic at these shapes.
+//! The LoRA products of one layer on plain slices, each one f32 GEMM (the `gemm` crate, which
+//! takes any row and column strides, so no operand is transposed in memory) split into
+//! contiguous parts of the output across candle's worker pool, one part per thread.
 //!
 //! Shapes: `x, mask: (m, din)`, `a: (r, din)`, `b: (dout, r)`, `dy, y: (m, dout)`; `mask`
 //! multiplies `x` (inverted dropout), `s` scales the LoRA branch.
+use std::borrow::Cow;
+use std::ops::Range;
+
 use crate::model::par::{run_split, OutPtr};
-use crate::model::vecops::{axpy, dot};
 
 /// One LoRA layer's operands.
 pub struct LoraShapes<'a> {
@@ -21,182 +22,257 @@ pub struct LoraShapes<'a> {
     pub s: f32,
 }
 
-impl LoraShapes<'_> {
-    /// Row `n` of `x * mask` into `dst`.
-    fn dropped_row(&self, n: usize, dst: &mut [f32]) {
-        let row = &self.x[n * self.din..(n + 1) * self.din];
-        match self.mask {
-            Some(m) => {
-                let mr = &m[n * self.din..(n + 1) * self.din];
-                for ((d, x), k) in dst.iter_mut().zip(row).zip(mr) {
-                    *d = x * k;
-                }
-            }
-            None => dst.copy_from_slice(row),
+/// A row-major or strided operand: `(pointer, column stride, row stride)`.
+#[derive(Clone, Copy)]
+struct Operand(*const f32, isize, isize);
+
+impl Operand {
+    /// The operand from row `row` and column `col` on.
+    fn at(self, row: usize, col: usize) -> Operand {
+        let off = row as isize * self.2 + col as isize * self.1;
+        // SAFETY: callers only offset within the operand they describe.
+        Operand(unsafe { self.0.offset(off) }, self.1, self.2)
+    }
+}
+
+// SAFETY: operands are read-only views of slices that outlive the kernel call.
+unsafe impl Send for Operand {}
+unsafe impl Sync for Operand {}
+
+/// `dst (rows, n) = [dst +] beta * lhs (rows, k) rhs (k, n)` on one thread; `dst` row-major
+/// with row stride `dst_rs`.
+///
+/// # Safety
+/// Every element addressed through `dst`, `lhs` and `rhs` lies within its buffer, and no
+/// other thread touches the `dst` elements during the call.
+#[allow(clippy::too_many_arguments)]
+unsafe fn gemm1(
+    rows: usize,
+    n: usize,
+    k: usize,
+    dst: *mut f32,
+    dst_rs: usize,
+    accumulate: bool,
+    beta: f32,
+    lhs: Operand,
+    rhs: Operand,
+) {
+    if rows == 0 || n == 0 {
+        return;
+    }
+    gemm::gemm(
+        rows,
+        n,
+        k,
+        dst,
+        1,
+        dst_rs as isize,
+        accumulate,
+        lhs.0,
+        lhs.1,
+        lhs.2,
+        rhs.0,
+        rhs.1,
+        rhs.2,
+        1.0,
+        beta,
+        false,
+        false,
+        false,
+        gemm::Parallelism::None,
+    );
+}
+
+/// Output rows `0..total` in one contiguous part per thread (the pool has one thread per core).
+fn split_rows(total: usize, work: usize, f: impl Fn(Range<usize>) + Sync) {
+    let parts = candle_core::utils::barrier_pool().n_workers() + 1;
+    let per = total.div_ceil(parts).max(1);
+    run_split(total.div_ceil(per), work, |ps| {
+        for p in ps {
+            f(p * per..((p + 1) * per).min(total));
         }
+    });
+}
+
+impl LoraShapes<'_> {
+    /// `x * mask` (borrowed when there is no mask).
+    pub fn dropped(&self) -> Cow<'_, [f32]> {
+        let Some(mask) = self.mask else {
+            return Cow::Borrowed(self.x);
+        };
+        let mut xd = vec![0f32; self.x.len()];
+        let out = OutPtr(xd.as_mut_ptr());
+        split_rows(self.m, self.x.len(), |rows| {
+            let span = rows.start * self.din..rows.end * self.din;
+            // SAFETY: these rows of `xd` belong to this call alone.
+            let d = unsafe { out.slice(span.start, span.len()) };
+            for ((d, x), k) in d.iter_mut().zip(&self.x[span.clone()]).zip(&mask[span]) {
+                *d = x * k;
+            }
+        });
+        Cow::Owned(xd)
     }
 
-    /// `h = (x * mask) A^T: (m, r)`: one dot product of length `din` per entry.
-    pub fn hidden(&self) -> Vec<f32> {
+    /// `h = xd A^T: (m, r)`, from `xd = x * mask` ([`LoraShapes::dropped`]).
+    pub fn hidden(&self, xd: &[f32]) -> Vec<f32> {
         let (m, din, r) = (self.m, self.din, self.r);
         let mut h = vec![0f32; m * r];
         let out = OutPtr(h.as_mut_ptr());
-        run_split(m, m * din * r, |rows| {
-            let mut xd = vec![0f32; din];
-            for n in rows {
-                self.dropped_row(n, &mut xd);
-                for j in 0..r {
-                    let v = dot(&xd, &self.a[j * din..(j + 1) * din]);
-                    // SAFETY: row `n` of `h` belongs to this call alone.
-                    unsafe { *out.get().add(n * r + j) = v };
-                }
-            }
+        let lhs = Operand(xd.as_ptr(), 1, din as isize);
+        let rhs = Operand(self.a.as_ptr(), din as isize, 1);
+        split_rows(m, m * din * r, |rows| {
+            // SAFETY: rows of `h` and `xd` within bounds, each part's rows its own.
+            unsafe {
+                gemm1(
+                    rows.len(),
+                    r,
+                    din,
+                    out.get().add(rows.start * r),
+                    r,
+                    false,
+                    1.0,
+                    lhs.at(rows.start, 0),
+                    rhs,
+                )
+            };
         });
         h
     }
 
-    /// `y += s * h B^T`, from `b_t = B^T: (r, dout)`.
-    pub fn add_output(&self, h: &[f32], b_t: &[f32], y: &mut [f32]) {
+    /// `y += s * h B^T`.
+    pub fn add_output(&self, h: &[f32], y: &mut [f32]) {
         let (m, dout, r) = (self.m, self.dout, self.r);
         let out = OutPtr(y.as_mut_ptr());
-        run_split(m, m * dout * r, |rows| {
-            for n in rows {
-                // SAFETY: row `n` of `y` belongs to this call alone.
-                let yr = unsafe { out.slice(n * dout, dout) };
-                for j in 0..r {
-                    axpy(yr, self.s * h[n * r + j], &b_t[j * dout..(j + 1) * dout]);
-                }
-            }
+        let lhs = Operand(h.as_ptr(), 1, r as isize);
+        let rhs = Operand(self.b.as_ptr(), r as isize, 1);
+        split_rows(m, m * dout * r, |rows| {
+            // SAFETY: rows of `y` and `h` within bounds, each part's rows its own.
+            unsafe {
+                gemm1(
+                    rows.len(),
+                    dout,
+                    r,
+                    out.get().add(rows.start * dout),
+                    dout,
+                    true,
+                    self.s,
+                    lhs.at(rows.start, 0),
+                    rhs,
+                )
+            };
         });
     }
 
-    /// `gb = dy B: (m, r)`, from `b_t = B^T: (r, dout)`.
-    pub fn grad_hidden(&self, dy: &[f32], b_t: &[f32]) -> Vec<f32> {
+    /// `gb = dy B: (m, r)`.
+    pub fn grad_hidden(&self, dy: &[f32]) -> Vec<f32> {
         let (m, dout, r) = (self.m, self.dout, self.r);
         let mut gb = vec![0f32; m * r];
         let out = OutPtr(gb.as_mut_ptr());
-        run_split(m, m * dout * r, |rows| {
-            for n in rows {
-                let dr = &dy[n * dout..(n + 1) * dout];
-                for j in 0..r {
-                    let v = dot(dr, &b_t[j * dout..(j + 1) * dout]);
-                    // SAFETY: row `n` of `gb` belongs to this call alone.
-                    unsafe { *out.get().add(n * r + j) = v };
-                }
-            }
+        let lhs = Operand(dy.as_ptr(), 1, dout as isize);
+        let rhs = Operand(self.b.as_ptr(), 1, r as isize);
+        split_rows(m, m * dout * r, |rows| {
+            // SAFETY: rows of `gb` and `dy` within bounds, each part's rows its own.
+            unsafe {
+                gemm1(
+                    rows.len(),
+                    r,
+                    dout,
+                    out.get().add(rows.start * r),
+                    r,
+                    false,
+                    1.0,
+                    lhs.at(rows.start, 0),
+                    rhs,
+                )
+            };
         });
         gb
     }
 
-    /// `dx += s * (gb A) * mask`: 64 columns at a time, summed over the rank in registers.
+    /// `dx += s * (gb A) * mask`.
     pub fn add_input_grad(&self, gb: &[f32], dx: &mut [f32]) {
         let (m, din, r) = (self.m, self.din, self.r);
         let out = OutPtr(dx.as_mut_ptr());
-        run_split(m, m * din * r, |rows| {
-            for n in rows {
-                // SAFETY: row `n` of `dx` belongs to this call alone.
-                let dr = unsafe { out.slice(n * din, din) };
-                let g = &gb[n * r..(n + 1) * r];
-                let mut c0 = 0;
-                while c0 < din {
-                    let w = (din - c0).min(64);
-                    let mut acc = [0f32; 64];
-                    for (j, &gj) in g.iter().enumerate() {
-                        let arow = &self.a[j * din + c0..j * din + c0 + w];
-                        for (a, v) in acc.iter_mut().zip(arow) {
-                            *a += gj * v;
-                        }
-                    }
-                    let d = &mut dr[c0..c0 + w];
-                    match self.mask {
-                        Some(mk) => {
-                            let mk = &mk[n * din + c0..n * din + c0 + w];
-                            for ((d, a), k) in d.iter_mut().zip(&acc).zip(mk) {
-                                *d += self.s * a * k;
-                            }
-                        }
-                        None => {
-                            for (d, a) in d.iter_mut().zip(&acc) {
-                                *d += self.s * a;
-                            }
-                        }
-                    }
-                    c0 += w;
-                }
-            }
-        });
-    }
-
-    /// `dA = s * gb^T (x * mask): (r, din)`: partial sums over row blocks (each input row
-    /// read once, in parallel), then added.
-    pub fn grad_a(&self, gb: &[f32]) -> Vec<f32> {
-        let (r, din) = (self.r, self.din);
-        self.sum_rows(r * din, |n, acc, xd| {
-            xd.resize(din, 0.0);
-            self.dropped_row(n, xd);
-            for j in 0..r {
-                axpy(&mut acc[j * din..(j + 1) * din], self.s * gb[n * r + j], xd);
-            }
-        })
-    }
-
-    /// `dB = s * dy^T h: (dout, r)`, built as `dB^T` (one axpy of length `dout` per row and
-    /// rank) from partial sums over row blocks.
-    pub fn grad_b(&self, dy: &[f32], h: &[f32]) -> Vec<f32> {
-        let (r, dout) = (self.r, self.dout);
-        let dbt = self.sum_rows(r * dout, |n, acc, _| {
-            let dyr = &dy[n * dout..(n + 1) * dout];
-            for j in 0..r {
-                axpy(
-                    &mut acc[j * dout..(j + 1) * dout],
-                    self.s * h[n * r + j],
-                    dyr,
+        let lhs = Operand(gb.as_ptr(), 1, r as isize);
+        let rhs = Operand(self.a.as_ptr(), 1, din as isize);
+        split_rows(m, m * din * r, |rows| {
+            let span = rows.start * din..rows.end * din;
+            let lhs = lhs.at(rows.start, 0);
+            // SAFETY: these rows of `dx` belong to this call alone; `gb`, `a` within bounds.
+            unsafe {
+                let Some(mask) = self.mask else {
+                    let d = out.get().add(span.start);
+                    return gemm1(rows.len(), din, r, d, din, true, self.s, lhs, rhs);
+                };
+                let mut t = vec![0f32; span.len()];
+                gemm1(
+                    rows.len(),
+                    din,
+                    r,
+                    t.as_mut_ptr(),
+                    din,
+                    false,
+                    1.0,
+                    lhs,
+                    rhs,
                 );
-            }
-        });
-        transpose(&dbt, r, dout)
-    }
-
-    /// `sum over rows n of f(n)`, where `f(n, acc, scratch)` adds row `n`'s part into `acc`
-    /// (`len` floats): row blocks in parallel, each into its own buffer, then the buffers
-    /// summed.
-    fn sum_rows<F>(&self, len: usize, f: F) -> Vec<f32>
-    where
-        F: Fn(usize, &mut [f32], &mut Vec<f32>) + Sync,
-    {
-        const BLOCKS: usize = 8;
-        let m = self.m;
-        let blocks = BLOCKS.min(m.max(1));
-        let mut partial = vec![0f32; blocks * len];
-        let out = OutPtr(partial.as_mut_ptr());
-        run_split(blocks, m * len, |bs| {
-            let mut scratch = Vec::new();
-            for blk in bs {
-                // SAFETY: block `blk`'s buffer belongs to this call alone.
-                let acc = unsafe { out.slice(blk * len, len) };
-                for n in blk * m / blocks..(blk + 1) * m / blocks {
-                    f(n, acc, &mut scratch);
+                let d = out.slice(span.start, span.len());
+                for ((d, t), k) in d.iter_mut().zip(&t).zip(&mask[span]) {
+                    *d += self.s * t * k;
                 }
             }
         });
-        let (first, rest) = partial.split_at_mut(len);
-        for p in rest.chunks_exact(len) {
-            for (a, b) in first.iter_mut().zip(p) {
-                *a += b;
-            }
-        }
-        partial.truncate(len);
-        partial
     }
-}
 
-/// `(rows, cols)` row-major transposed.
-pub fn transpose(x: &[f32], rows: usize, cols: usize) -> Vec<f32> {
-    let mut t = vec![0f32; rows * cols];
-    for i in 0..rows {
-        for j in 0..cols {
-            t[j * rows + i] = x[i * cols + j];
-        }
+    /// `dA = s * gb^T xd: (r, din)`, from `xd = x * mask`; parts are column ranges.
+    pub fn grad_a(&self, gb: &[f32], xd: &[f32]) -> Vec<f32> {
+        let (m, din, r) = (self.m, self.din, self.r);
+        let mut da = vec![0f32; r * din];
+        let out = OutPtr(da.as_mut_ptr());
+        let lhs = Operand(gb.as_ptr(), r as isize, 1);
+        let rhs = Operand(xd.as_ptr(), 1, din as isize);
+        split_rows(din, m * din * r, |cols| {
+            // SAFETY: columns `cols` of `da` belong to this call alone; `xd` within bounds.
+            unsafe {
+                gemm1(
+                    r,
+                    cols.len(),
+                    m,
+                    out.get().add(cols.start),
+                    din,
+                    false,
+                    self.s,
+                    lhs,
+                    rhs.at(0, cols.start),
+                )
+            };
+        });
+        da
     }
-    t
+
+    /// `dB = s * dy^T h: (dout, r)`.
+    pub fn grad_b(&self, dy: &[f32], h: &[f32]) -> Vec<f32> {
+        let (m, dout, r) = (self.m, self.dout, self.r);
+        let mut db = vec![0f32; dout * r];
+        let out = OutPtr(db.as_mut_ptr());
+        let lhs = Operand(dy.as_ptr(), dout as isize, 1);
+        let rhs = Operand(h.as_ptr(), 1, r as isize);
+        split_rows(dout, m * dout * r, |rows| {
+            // SAFETY: rows of `db` belong to this call alone; `dy`, `h` within bounds.
+            unsafe {
+                gemm1(
+                    rows.len(),
+                    r,
+                    m,
+                    out.get().add(rows.start * r),
+                    r,
+                    false,
+                    self.s,
+                    lhs.at(rows.start, 0),
+                    rhs,
+                )
+            };
+        });
+        db
+    }
 }

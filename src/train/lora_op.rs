@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use candle_core::{CpuStorage, CustomOp3, Layout, Shape, Storage, Tensor};
 
-use super::lora_kernels::{transpose, LoraShapes};
+use super::lora_kernels::LoraShapes;
 use crate::model::frozen::{frozen_forward_cpu, frozen_input_grad_cpu};
 
 /// The op; `apply` runs it.
@@ -103,8 +103,8 @@ impl CustomOp3 for LoraLinear {
             r,
             s: self.scale as f32,
         };
-        let h = op.hidden();
-        op.add_output(&h, &transpose(op.b, dout, r), &mut y);
+        let h = op.hidden(&op.dropped());
+        op.add_output(&h, &mut y);
         Ok((CpuStorage::F32(y), Shape::from_dims(&[m, dout])))
     }
 
@@ -136,9 +136,10 @@ impl CustomOp3 for LoraLinear {
                             r,
                             s: self.scale as f32,
                         };
-                        let gb = op.grad_hidden(dyv, &transpose(bv, dout, r));
-                        let h = op.hidden();
-                        let grads = (op.grad_a(&gb), op.grad_b(dyv, &h));
+                        let gb = op.grad_hidden(dyv);
+                        let xd = op.dropped();
+                        let h = op.hidden(&xd);
+                        let grads = (op.grad_a(&gb, &xd), op.grad_b(dyv, &h));
                         let dx = if want_dx {
                             let mut g = frozen_input_grad_cpu(dyv, m, &self.w)?;
                             op.add_input_grad(&gb, &mut g);

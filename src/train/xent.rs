@@ -1,19 +1,90 @@
 //! Cross-entropy over the vocabulary as one custom op with its analytic backward
 //! (`dlogits = softmax - onehot`, per row). candle's `cross_entropy` is six tracked ops over the
 //! `(K, V)` logits (V = 49,152), each a full pass over them forward and backward.
+use std::sync::OnceLock;
+
 use candle_core::{CpuStorage, CustomOp1, Layout, Shape, Tensor};
 
 use super::error::Result;
+use crate::model::par::{run_split, OutPtr};
 
 struct RowXent {
     targets: Vec<u32>,
+    /// Each row's log-sum-exp, kept by the forward for the backward.
+    lse: OnceLock<Vec<f32>>,
 }
 
-/// `(max, log-sum-exp)` of one row.
-fn row_lse(row: &[f32]) -> (f32, f32) {
+/// Log-sum-exp of one row.
+fn row_lse(row: &[f32]) -> f32 {
+    #[cfg(target_arch = "x86_64")]
+    if crate::model::qmatmul::has_avx512() {
+        // SAFETY: AVX-512 F present.
+        return unsafe { avx512::row_lse(row) };
+    }
     let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
     let sum: f32 = row.iter().map(|&v| (v - max).exp()).sum();
-    (max, max + sum.ln())
+    max + sum.ln()
+}
+
+/// `d = g * exp(row - lse)` (the softmax scaled by the row's incoming gradient).
+fn scaled_softmax(row: &[f32], lse: f32, g: f32, d: &mut [f32]) {
+    #[cfg(target_arch = "x86_64")]
+    if crate::model::qmatmul::has_avx512() {
+        // SAFETY: AVX-512 F present; `d` as long as `row`.
+        return unsafe { avx512::scaled_softmax(row, lse, g, d) };
+    }
+    for (d, &x) in d.iter_mut().zip(row) {
+        *d = g * (x - lse).exp();
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+mod avx512 {
+    use std::arch::x86_64::*;
+
+    use crate::model::act::avx512::exp;
+
+    fn mask(k: usize) -> __mmask16 {
+        if k >= 16 {
+            0xFFFF
+        } else {
+            (1u16 << k) - 1
+        }
+    }
+
+    /// # Safety
+    /// AVX-512 F present.
+    #[target_feature(enable = "avx512f")]
+    pub unsafe fn row_lse(row: &[f32]) -> f32 {
+        let (p, n) = (row.as_ptr(), row.len());
+        let mut mv = _mm512_set1_ps(f32::NEG_INFINITY);
+        for i in (0..n).step_by(16) {
+            let m = mask(n - i);
+            mv = _mm512_mask_max_ps(mv, m, mv, _mm512_maskz_loadu_ps(m, p.add(i)));
+        }
+        let max = _mm512_reduce_max_ps(mv);
+        let maxv = _mm512_set1_ps(max);
+        let mut sv = _mm512_setzero_ps();
+        for i in (0..n).step_by(16) {
+            let m = mask(n - i);
+            let e = exp(_mm512_sub_ps(_mm512_maskz_loadu_ps(m, p.add(i)), maxv));
+            sv = _mm512_add_ps(sv, _mm512_maskz_mov_ps(m, e));
+        }
+        max + _mm512_reduce_add_ps(sv).ln()
+    }
+
+    /// # Safety
+    /// AVX-512 F present; `d` as long as `row`.
+    #[target_feature(enable = "avx512f")]
+    pub unsafe fn scaled_softmax(row: &[f32], lse: f32, g: f32, d: &mut [f32]) {
+        let (p, q, n) = (row.as_ptr(), d.as_mut_ptr(), row.len());
+        let (lv, gv) = (_mm512_set1_ps(lse), _mm512_set1_ps(g));
+        for i in (0..n).step_by(16) {
+            let m = mask(n - i);
+            let e = exp(_mm512_sub_ps(_mm512_maskz_loadu_ps(m, p.add(i)), lv));
+            _mm512_mask_storeu_ps(q.add(i), m, _mm512_mul_ps(gv, e));
+        }
+    }
 }
 
 impl CustomOp1 for RowXent {
@@ -34,16 +105,22 @@ impl CustomOp1 for RowXent {
         if self.targets.len() != k {
             candle_core::bail!("cross-entropy: {} targets for {k} rows", self.targets.len());
         }
-        let mut out = Vec::with_capacity(k);
-        for (row, &t) in x.chunks(v).zip(&self.targets) {
-            let (_, lse) = row_lse(row);
-            let t = t as usize;
-            if t >= v {
-                candle_core::bail!("cross-entropy: target {t} outside a vocabulary of {v}");
-            }
-            out.push(lse - row[t]);
+        if let Some(t) = self.targets.iter().find(|&&t| t as usize >= v) {
+            candle_core::bail!("cross-entropy: target {t} outside a vocabulary of {v}");
         }
-        Ok((CpuStorage::F32(out), Shape::from(k)))
+        let mut lse = vec![0f32; k];
+        let out = OutPtr(lse.as_mut_ptr());
+        run_split(k, k * v, |rows| {
+            for r in rows {
+                // SAFETY: entry `r` belongs to this call alone.
+                unsafe { *out.get().add(r) = row_lse(&x[r * v..(r + 1) * v]) };
+            }
+        });
+        let loss = (0..k)
+            .map(|r| lse[r] - x[r * v + self.targets[r] as usize])
+            .collect();
+        let _ = self.lse.set(lse);
+        Ok((CpuStorage::F32(loss), Shape::from(k)))
     }
 
     fn bwd(
@@ -52,17 +129,23 @@ impl CustomOp1 for RowXent {
         _res: &Tensor,
         grad_res: &Tensor,
     ) -> candle_core::Result<Option<Tensor>> {
-        let (_, v) = arg.dims2()?;
+        let (k, v) = arg.dims2()?;
         let x = arg.flatten_all()?.to_vec1::<f32>()?;
         let g = grad_res.to_vec1::<f32>()?;
+        let lse = match self.lse.get() {
+            Some(l) => l.clone(),
+            None => x.chunks(v).map(row_lse).collect(),
+        };
         let mut dx = vec![0f32; x.len()];
-        for (((row, d), &t), &gk) in x.chunks(v).zip(dx.chunks_mut(v)).zip(&self.targets).zip(&g) {
-            let (_, lse) = row_lse(row);
-            for (d, &xv) in d.iter_mut().zip(row) {
-                *d = gk * (xv - lse).exp();
+        let out = OutPtr(dx.as_mut_ptr());
+        run_split(k, k * v, |rows| {
+            for r in rows {
+                // SAFETY: row `r` of `dx` belongs to this call alone.
+                let d = unsafe { out.slice(r * v, v) };
+                scaled_softmax(&x[r * v..(r + 1) * v], lse[r], g[r], d);
+                d[self.targets[r] as usize] -= g[r];
             }
-            d[t as usize] -= gk;
-        }
+        });
         Ok(Some(Tensor::from_vec(dx, arg.shape(), arg.device())?))
     }
 }
@@ -75,6 +158,7 @@ pub fn cross_entropy(logits: &Tensor, targets: &Tensor) -> Result<Tensor> {
     }
     let op = RowXent {
         targets: targets.to_vec1::<u32>()?,
+        lse: OnceLock::new(),
     };
     Ok(logits.contiguous()?.apply_op1(op)?.mean_all()?)
 }
