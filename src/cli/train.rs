@@ -8,7 +8,7 @@ use candle_core::Device;
 use crate::eval::validation::{CocoMeteor, EngineGenerator};
 use crate::model::bundle::{load_backbone, BackboneSource, Precision};
 use crate::model::encoder::EncoderConfig;
-use crate::model::frozen::use_bf16_tiles;
+use crate::model::frozen::{use_bf16_tiles, use_f32_panels};
 use crate::model::Llama;
 use crate::train::batch::{encode_example, Encoded};
 use crate::train::data::{read_jsonl, Split};
@@ -116,16 +116,18 @@ pub struct TrainArgs {
 fn load_llm(h: &HyperArgs) -> Result<(Llama, tokenizers::Tokenizer), TrainError> {
     let bb = load_backbone(&BackboneSource::parse(&h.model), &Device::Cpu)?;
     let llm = Llama::load(&bb.weights, &bb.config, &Device::Cpu)?;
-    if h.bf16_matmul {
-        let mut ws: Vec<&candle_core::Tensor> = vec![llm.lm_head().weight()];
-        for b in llm.blocks() {
-            ws.extend([&b.q, &b.k, &b.v, &b.o, &b.gate, &b.up, &b.down].map(|l| l.weight()));
-        }
-        if use_bf16_tiles(&ws)? {
-            eprintln!("frozen backbone matmuls: bf16 on AMX tiles, f32 accumulation");
-        } else {
-            eprintln!("--bf16-matmul: this CPU has no usable AMX; the backbone matmuls stay f32");
-        }
+    let mut ws: Vec<&candle_core::Tensor> = vec![llm.lm_head().weight()];
+    for b in llm.blocks() {
+        ws.extend([&b.q, &b.k, &b.v, &b.o, &b.gate, &b.up, &b.down].map(|l| l.weight()));
+    }
+    let bf16 = h.bf16_matmul && use_bf16_tiles(&ws)?;
+    if bf16 {
+        eprintln!("frozen backbone matmuls: bf16 on AMX tiles, f32 accumulation");
+    } else if h.bf16_matmul {
+        eprintln!("--bf16-matmul: this CPU has no usable AMX; the backbone matmuls stay f32");
+    }
+    if !bf16 && use_f32_panels(&ws)? {
+        eprintln!("frozen backbone matmuls: f32 on the AVX-512 panel kernel");
     }
     Ok((llm, bb.tokenizer))
 }

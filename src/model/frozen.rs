@@ -6,7 +6,8 @@
 //!
 //! Optionally ([`use_bf16_tiles`]) both products of the weights given there run as bf16 AMX
 //! tile matmuls with f32 accumulation (mixed precision, as bf16 autocast does), from bf16 copies
-//! of `W` and `W^T` made once per weight.
+//! of `W` and `W^T` made once per weight; or ([`use_f32_panels`]) in f32 on an AVX-512 kernel
+//! from packed f32 copies.
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
 
@@ -14,11 +15,38 @@ use candle_core::{CpuStorage, CustomOp1, Device, Layout, Shape, Tensor, TensorId
 
 use super::amx::{self, Bf16Matrix};
 use super::error::Result;
+use super::f32_panels::{self, F32Panels};
 
-/// bf16 copies of one frozen weight: `W (out, in)` for the forward, `W^T` for the input gradient.
-struct Tiles {
-    w: Bf16Matrix,
-    wt: Bf16Matrix,
+/// Packed copies of one frozen weight: `W (out, in)` for the forward, `W^T` for the input
+/// gradient, as bf16 AMX tiles or as f32 panels for the AVX-512 kernel.
+enum Tiles {
+    Bf16 { w: Bf16Matrix, wt: Bf16Matrix },
+    F32 { w: F32Panels, wt: F32Panels },
+}
+
+impl Tiles {
+    /// `x (m, in) W^T -> (m, out)`.
+    fn forward(&self, x: &[f32], m: usize) -> Vec<f32> {
+        match self {
+            Tiles::Bf16 { w, .. } => product(w.dims().0, m, |o| w.matmul(x, m, o)),
+            Tiles::F32 { w, .. } => product(w.dims().0, m, |o| w.matmul(x, m, o)),
+        }
+    }
+
+    /// `g (m, out) W -> (m, in)`.
+    fn input_grad(&self, g: &[f32], m: usize) -> Vec<f32> {
+        match self {
+            Tiles::Bf16 { wt, .. } => product(wt.dims().0, m, |o| wt.matmul(g, m, o)),
+            Tiles::F32 { wt, .. } => product(wt.dims().0, m, |o| wt.matmul(g, m, o)),
+        }
+    }
+}
+
+/// An `(m, n)` output written by `f`.
+fn product(n: usize, m: usize, f: impl FnOnce(&mut [f32])) -> Vec<f32> {
+    let mut out = vec![0f32; m * n];
+    f(&mut out);
+    out
 }
 
 type TileCache = Mutex<HashMap<TensorId, Arc<Tiles>>>;
@@ -28,30 +56,56 @@ fn tile_cache() -> &'static TileCache {
     CACHE.get_or_init(|| Mutex::new(HashMap::new()))
 }
 
+/// Packs each weight with `pack(W, W^T, out, in)` and registers the copies; registers nothing
+/// and returns false when one does not pack.
+fn register(
+    weights: &[&Tensor],
+    pack: impl Fn(&[f32], &[f32], usize, usize) -> Option<Tiles>,
+) -> Result<bool> {
+    let mut made = Vec::with_capacity(weights.len());
+    for w in weights {
+        let (n, k) = w.dims2()?;
+        let data = w.flatten_all()?.to_vec1::<f32>()?;
+        let tdata = w.t()?.contiguous()?.flatten_all()?.to_vec1::<f32>()?;
+        let Some(t) = pack(&data, &tdata, n, k) else {
+            return Ok(false);
+        };
+        made.push((w.id(), Arc::new(t)));
+    }
+    let mut cache = tile_cache()
+        .lock()
+        .map_err(|_| super::ModelError::Input("frozen weight cache poisoned".into()))?;
+    cache.extend(made);
+    Ok(true)
+}
+
 /// Runs the frozen matmuls of these weights on bf16 AMX tiles from now on; returns false (and
 /// changes nothing) when the CPU has no AMX or a weight's shape does not fit the tile layout.
 pub fn use_bf16_tiles(weights: &[&Tensor]) -> Result<bool> {
     if !amx::available() {
         return Ok(false);
     }
-    let mut made = Vec::with_capacity(weights.len());
-    for w in weights {
-        let (n, k) = w.dims2()?;
-        let data = w.flatten_all()?.to_vec1::<f32>()?;
-        let tdata = w.t()?.contiguous()?.flatten_all()?.to_vec1::<f32>()?;
-        let (Some(wm), Some(wt)) = (
-            Bf16Matrix::from_f32(&data, n, k),
-            Bf16Matrix::from_f32(&tdata, k, n),
-        ) else {
-            return Ok(false);
-        };
-        made.push((w.id(), Arc::new(Tiles { w: wm, wt })));
+    register(weights, |w, wt, n, k| {
+        Some(Tiles::Bf16 {
+            w: Bf16Matrix::from_f32(w, n, k)?,
+            wt: Bf16Matrix::from_f32(wt, k, n)?,
+        })
+    })
+}
+
+/// Runs the frozen matmuls of these weights in f32 on the AVX-512 panel kernel from now on
+/// (the same f32 arithmetic as a plain matmul); returns false (and changes nothing) without
+/// AVX-512.
+pub fn use_f32_panels(weights: &[&Tensor]) -> Result<bool> {
+    if !f32_panels::available() {
+        return Ok(false);
     }
-    let mut cache = tile_cache()
-        .lock()
-        .map_err(|_| super::ModelError::Input("bf16 tile cache poisoned".into()))?;
-    cache.extend(made);
-    Ok(true)
+    register(weights, |w, wt, n, k| {
+        Some(Tiles::F32 {
+            w: F32Panels::from_f32(w, n, k)?,
+            wt: F32Panels::from_f32(wt, k, n)?,
+        })
+    })
 }
 
 fn tiles_for(w: &Tensor) -> Option<Arc<Tiles>> {
@@ -64,8 +118,8 @@ struct FrozenMatmul {
     tiles: Option<Arc<Tiles>>,
 }
 
-/// `y (m, out) = x (m, in) W^T` on the CPU for a frozen `w: (out, in)`: on its bf16 tiles when
-/// [`use_bf16_tiles`] registered it, else an f32 matmul.
+/// `y (m, out) = x (m, in) W^T` on the CPU for a frozen `w: (out, in)`: on its packed copies
+/// when [`use_bf16_tiles`] or [`use_f32_panels`] registered it, else candle's f32 matmul.
 pub fn frozen_forward_cpu(x: &[f32], m: usize, w: &Tensor) -> candle_core::Result<Vec<f32>> {
     frozen_forward_with(x, m, w, tiles_for(w).as_deref())
 }
@@ -77,10 +131,7 @@ fn frozen_forward_with(
     tiles: Option<&Tiles>,
 ) -> candle_core::Result<Vec<f32>> {
     if let Some(t) = tiles {
-        let (n, _) = t.w.dims();
-        let mut out = vec![0f32; m * n];
-        t.w.matmul(x, m, &mut out);
-        return Ok(out);
+        return Ok(t.forward(x, m));
     }
     let (_, k) = w.dims2()?;
     let x = Tensor::from_slice(x, (m, k), &Device::Cpu)?;
@@ -100,10 +151,7 @@ fn frozen_input_grad_with(
     tiles: Option<&Tiles>,
 ) -> candle_core::Result<Vec<f32>> {
     if let Some(t) = tiles {
-        let (k, _) = t.wt.dims();
-        let mut out = vec![0f32; m * k];
-        t.wt.matmul(g, m, &mut out);
-        return Ok(out);
+        return Ok(t.input_grad(g, m));
     }
     let (n, _) = w.dims2()?;
     // (m, out) x (out, in) -> (m, in)
@@ -191,6 +239,31 @@ mod tests {
         };
         let d = (a - b)?.abs()?.max_all()?.to_scalar::<f32>()?;
         assert!(d < 1e-5, "gradient differs by {d}");
+        Ok(())
+    }
+
+    #[test]
+    fn f32_panels_equal_the_plain_matmul_forward_and_backward() -> Result<()> {
+        let dev = Device::Cpu;
+        let w = Tensor::randn(0f32, 1f32, (40, 64), &dev)?;
+        let x = Var::randn(0f32, 1f32, (11, 64), &dev)?;
+        let y1 = frozen_linear(x.as_tensor(), &w)?;
+        let g1 = y1.sqr()?.sum_all()?.backward()?;
+        // a copy with its own id, so the plain test beside this one is unaffected
+        let wp = w.copy()?;
+        if !use_f32_panels(&[&wp])? {
+            eprintln!("no AVX-512 here: the f32 panel path is not exercised");
+            return Ok(());
+        }
+        let y2 = frozen_linear(x.as_tensor(), &wp)?;
+        let g2 = y2.sqr()?.sum_all()?.backward()?;
+        let d = (&y1 - &y2)?.abs()?.max_all()?.to_scalar::<f32>()?;
+        assert!(d < 1e-4, "forward differs by {d}");
+        let (Some(a), Some(b)) = (g1.get(x.as_tensor()), g2.get(x.as_tensor())) else {
+            panic!("missing gradient");
+        };
+        let d = (a - b)?.abs()?.max_all()?.to_scalar::<f32>()?;
+        assert!(d < 1e-3, "gradient differs by {d}");
         Ok(())
     }
 

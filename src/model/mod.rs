@@ -19,6 +19,7 @@ pub mod config;
 pub mod encoder;
 pub mod encoder_infer;
 pub mod error;
+pub mod f32_panels;
 pub mod fetch;
 pub mod frozen;
 pub mod gguf;
