@@ -23,6 +23,8 @@ pub mod f32_panels;
 pub mod fetch;
 pub mod frozen;
 pub mod gguf;
+#[cfg(test)]
+pub(crate) mod grad_check;
 pub mod hf;
 pub mod kv;
 pub mod linear;

@@ -158,18 +158,8 @@ mod tests {
         assert!(d < 1e-5, "forward differs by {d}");
         let g1 = (ours * &probe)?.sum_all()?.backward()?;
         let g2 = (theirs * &probe)?.sum_all()?.backward()?;
-        for (name, v) in [("gate", &g), ("up", &u)] {
-            let (Some(a), Some(b)) = (g1.get(v.as_tensor()), g2.get(v.as_tensor())) else {
-                panic!("missing gradient of {name}");
-            };
-            let d = (a - b)?.abs()?.max_all()?.to_scalar::<f32>()?;
-            let scale = b.abs()?.max_all()?.to_scalar::<f32>()?;
-            assert!(scale > 0.0, "gradient of {name} is zero");
-            assert!(
-                d < 1e-5 * scale.max(1.0),
-                "gradient of {name} differs by {d}"
-            );
-        }
+        let vars = [("gate", &g), ("up", &u)];
+        crate::model::grad_check::assert_same_gradients(&g1, &g2, &vars, 1e-5)?;
         Ok(())
     }
 }

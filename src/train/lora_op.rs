@@ -213,18 +213,8 @@ mod tests {
         );
         let g1 = (y1 * &probe)?.sum_all()?.backward()?;
         let g2 = (y2 * &probe)?.sum_all()?.backward()?;
-        for (name, v) in [("x", &x), ("a", &a), ("b", &b)] {
-            let (Some(p), Some(q)) = (g1.get(v.as_tensor()), g2.get(v.as_tensor())) else {
-                panic!("missing gradient of {name}");
-            };
-            let d = (p - q)?.abs()?.max_all()?.to_scalar::<f32>()?;
-            let scale = q.abs()?.max_all()?.to_scalar::<f32>()?;
-            assert!(scale > 0.0, "gradient of {name} is zero");
-            assert!(
-                d < 1e-5 * scale.max(1.0),
-                "{din}x{dout}: gradient of {name} differs by {d}"
-            );
-        }
+        let vars = [("x", &x), ("a", &a), ("b", &b)];
+        crate::model::grad_check::assert_same_gradients(&g1, &g2, &vars, 1e-5)?;
         Ok(())
     }
 }
