@@ -16,6 +16,7 @@ pub mod attn_ops;
 pub mod bundle;
 pub mod chat;
 pub mod config;
+pub(crate) mod cpu_data;
 pub mod encoder;
 pub mod encoder_infer;
 pub mod error;

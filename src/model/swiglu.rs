@@ -5,6 +5,7 @@
 //! layer.
 use candle_core::{CpuStorage, CustomOp2, Layout, Shape, Tensor};
 
+use super::cpu_data::{slice_of, with_data};
 use super::error::Result;
 use super::par::{run_split, OutPtr};
 
@@ -12,13 +13,6 @@ use super::par::{run_split, OutPtr};
 const CHUNK: usize = 4096;
 
 struct SwiGlu;
-
-fn contiguous<'a>(s: &'a CpuStorage, l: &Layout) -> candle_core::Result<&'a [f32]> {
-    let (start, end) = l
-        .contiguous_offsets()
-        .ok_or_else(|| candle_core::Error::Msg("swiglu: input not contiguous".into()))?;
-    Ok(&s.as_slice::<f32>()?[start..end])
-}
 
 /// `f(range)` over `0..n` in chunks of [`CHUNK`] on the worker pool.
 fn chunks(n: usize, f: impl Fn(std::ops::Range<usize>) + Sync) {
@@ -63,7 +57,7 @@ impl CustomOp2 for SwiGlu {
         s2: &CpuStorage,
         l2: &Layout,
     ) -> candle_core::Result<(CpuStorage, Shape)> {
-        let (g, u) = (contiguous(s1, l1)?, contiguous(s2, l2)?);
+        let (g, u) = (slice_of(s1, l1, "swiglu")?, slice_of(s2, l2, "swiglu")?);
         if g.len() != u.len() {
             candle_core::bail!("swiglu: gate and up differ in size");
         }
@@ -84,16 +78,21 @@ impl CustomOp2 for SwiGlu {
         _res: &Tensor,
         grad: &Tensor,
     ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>)> {
-        let g = gate.flatten_all()?.to_vec1::<f32>()?;
-        let u = up.flatten_all()?.to_vec1::<f32>()?;
-        let dm = grad.flatten_all()?.to_vec1::<f32>()?;
-        let (mut dg, mut du) = (vec![0f32; g.len()], vec![0f32; g.len()]);
+        let n = gate.elem_count();
+        let (mut dg, mut du) = (vec![0f32; n], vec![0f32; n]);
         let (pg, pu) = (OutPtr(dg.as_mut_ptr()), OutPtr(du.as_mut_ptr()));
-        chunks(g.len(), |r| {
-            // SAFETY: each chunk of `dg` and `du` belongs to this call alone.
-            let (a, b) = unsafe { (pg.slice(r.start, r.len()), pu.slice(r.start, r.len())) };
-            backward_span(&g[r.clone()], &u[r.clone()], &dm[r], a, b);
-        });
+        with_data(gate, "swiglu", |g| {
+            with_data(up, "swiglu", |u| {
+                with_data(grad, "swiglu", |dm| {
+                    chunks(n, |r| {
+                        // SAFETY: each chunk of `dg` and `du` belongs to this call alone.
+                        let (a, b) =
+                            unsafe { (pg.slice(r.start, r.len()), pu.slice(r.start, r.len())) };
+                        backward_span(&g[r.clone()], &u[r.clone()], &dm[r], a, b);
+                    })
+                })
+            })
+        })???;
         let dev = gate.device();
         Ok((
             Some(Tensor::from_vec(dg, gate.shape(), dev)?),

@@ -10,9 +10,10 @@
 //! `dB = s * dy^T ((x * mask) A^T)`.
 use std::sync::Arc;
 
-use candle_core::{CpuStorage, CustomOp3, Layout, Shape, Storage, Tensor};
+use candle_core::{CpuStorage, CustomOp3, Layout, Shape, Tensor};
 
 use super::lora_kernels::LoraShapes;
+use crate::model::cpu_data;
 use crate::model::frozen::{frozen_forward_cpu, frozen_input_grad_cpu};
 
 /// The op; `apply` runs it.
@@ -53,24 +54,14 @@ impl LoraLinear {
     }
 }
 
-/// The contiguous f32 data of a storage.
+const OP: &str = "lora-linear";
+
 fn slice_of<'a>(s: &'a CpuStorage, l: &Layout) -> candle_core::Result<&'a [f32]> {
-    let (start, end) = l
-        .contiguous_offsets()
-        .ok_or_else(|| candle_core::Error::Msg("lora-linear: input not contiguous".into()))?;
-    Ok(&s.as_slice::<f32>()?[start..end])
+    cpu_data::slice_of(s, l, OP)
 }
 
-/// Runs `f` on the f32 data of `t` (made contiguous), without copying a contiguous tensor.
 fn with_data<R>(t: &Tensor, f: impl FnOnce(&[f32]) -> R) -> candle_core::Result<R> {
-    let t = t.contiguous()?;
-    let (st, layout) = t.storage_and_layout();
-    match &*st {
-        Storage::Cpu(c) => Ok(f(slice_of(c, layout)?)),
-        _ => Err(candle_core::Error::Msg(
-            "lora-linear: CPU tensors only".into(),
-        )),
-    }
+    cpu_data::with_data(t, OP, f)
 }
 
 impl CustomOp3 for LoraLinear {

@@ -6,6 +6,7 @@ use std::sync::OnceLock;
 use candle_core::{CpuStorage, CustomOp1, Layout, Shape, Tensor};
 
 use super::error::Result;
+use crate::model::cpu_data::with_data;
 use crate::model::par::{run_split, OutPtr};
 
 struct RowXent {
@@ -130,22 +131,27 @@ impl CustomOp1 for RowXent {
         grad_res: &Tensor,
     ) -> candle_core::Result<Option<Tensor>> {
         let (k, v) = arg.dims2()?;
-        let x = arg.flatten_all()?.to_vec1::<f32>()?;
         let g = grad_res.to_vec1::<f32>()?;
-        let lse = match self.lse.get() {
-            Some(l) => l.clone(),
-            None => x.chunks(v).map(row_lse).collect(),
-        };
-        let mut dx = vec![0f32; x.len()];
+        let mut dx = vec![0f32; k * v];
         let out = OutPtr(dx.as_mut_ptr());
-        run_split(k, k * v, |rows| {
-            for r in rows {
-                // SAFETY: row `r` of `dx` belongs to this call alone.
-                let d = unsafe { out.slice(r * v, v) };
-                scaled_softmax(&x[r * v..(r + 1) * v], lse[r], g[r], d);
-                d[self.targets[r] as usize] -= g[r];
-            }
-        });
+        with_data(arg, "cross-entropy", |x| {
+            let fresh;
+            let lse = match self.lse.get() {
+                Some(l) => l.as_slice(),
+                None => {
+                    fresh = x.chunks(v).map(row_lse).collect::<Vec<_>>();
+                    fresh.as_slice()
+                }
+            };
+            run_split(k, k * v, |rows| {
+                for r in rows {
+                    // SAFETY: row `r` of `dx` belongs to this call alone.
+                    let d = unsafe { out.slice(r * v, v) };
+                    scaled_softmax(&x[r * v..(r + 1) * v], lse[r], g[r], d);
+                    d[self.targets[r] as usize] -= g[r];
+                }
+            });
+        })?;
         Ok(Some(Tensor::from_vec(dx, arg.shape(), arg.device())?))
     }
 }
