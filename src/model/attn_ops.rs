@@ -1,9 +1,8 @@
-//! Softmax over the last dimension and RoPE as custom ops with a backward, for the training
-//! forward. The forwards run candle's fused kernels (the ones inference uses, so training and
-//! inference agree to the bit); the backwards are analytic:
-//! - softmax `y`: `dx = y * (g - sum(g * y))` per row;
-//! - RoPE (rotate-half) is a rotation by the position's angle, so its transpose is the rotation
-//!   by the negative angle: `dx = rope(g, cos, -sin)`.
+//! RoPE as a custom op with a backward, for the training forward. The forward runs candle's
+//! fused kernel (the one inference uses, so training and inference agree to the bit); the
+//! backward is analytic: RoPE (rotate-half) is a rotation by the position's angle, so its
+//! transpose is the rotation by the negative angle: `dx = rope(g, cos, -sin)`.
+//! (The attention's softmax is part of [`super::attn_core`].)
 use candle_core::{CpuStorage, CustomOp1, Device, Layout, Shape, Tensor};
 
 use super::error::Result;
@@ -22,49 +21,6 @@ pub(crate) fn via_tensor(
     let y = f(&x)?;
     let shape = y.shape().clone();
     Ok((CpuStorage::F32(y.flatten_all()?.to_vec1::<f32>()?), shape))
-}
-
-struct Softmax;
-
-impl CustomOp1 for Softmax {
-    fn name(&self) -> &'static str {
-        "softmax-last-dim-with-grad"
-    }
-
-    fn cpu_fwd(
-        &self,
-        storage: &CpuStorage,
-        layout: &Layout,
-    ) -> candle_core::Result<(CpuStorage, Shape)> {
-        via_tensor(storage, layout, candle_nn::ops::softmax_last_dim)
-    }
-
-    fn bwd(
-        &self,
-        _arg: &Tensor,
-        res: &Tensor,
-        grad_res: &Tensor,
-    ) -> candle_core::Result<Option<Tensor>> {
-        let n = res.dim(candle_core::D::Minus1)?;
-        let y = res.flatten_all()?.to_vec1::<f32>()?;
-        let g = grad_res.flatten_all()?.to_vec1::<f32>()?;
-        let mut dx = vec![0f32; y.len()];
-        for ((ys, gs), ds) in y.chunks(n).zip(g.chunks(n)).zip(dx.chunks_mut(n)) {
-            let dot: f32 = ys.iter().zip(gs).map(|(y, g)| y * g).sum();
-            for ((d, &y), &g) in ds.iter_mut().zip(ys).zip(gs) {
-                *d = y * (g - dot);
-            }
-        }
-        Ok(Some(Tensor::from_vec(dx, res.shape(), res.device())?))
-    }
-}
-
-/// Softmax over the last dimension, differentiable.
-pub fn softmax_last_dim(x: &Tensor) -> Result<Tensor> {
-    if !x.device().is_cpu() {
-        return Ok(candle_nn::ops::softmax(x, candle_core::D::Minus1)?);
-    }
-    Ok(x.contiguous()?.apply_op1(Softmax)?)
 }
 
 struct Rope {
@@ -122,26 +78,6 @@ mod tests {
 
     fn max_diff(a: &Tensor, b: &Tensor) -> Result<f32> {
         Ok((a - b)?.abs()?.max_all()?.to_scalar::<f32>()?)
-    }
-
-    #[test]
-    fn softmax_matches_fused_forward_and_composed_gradient() -> Result<()> {
-        let dev = Device::Cpu;
-        let x = Var::randn(0f32, 2f32, (3, 4, 7), &dev)?;
-        let w = Tensor::randn(0f32, 1f32, (3, 4, 7), &dev)?;
-        let ours = softmax_last_dim(x.as_tensor())?;
-        assert_eq!(
-            max_diff(&ours, &candle_nn::ops::softmax_last_dim(x.as_tensor())?)?,
-            0.0
-        );
-        let composed = candle_nn::ops::softmax(x.as_tensor(), candle_core::D::Minus1)?;
-        let g1 = (ours * &w)?.sum_all()?.backward()?;
-        let g2 = (composed * &w)?.sum_all()?.backward()?;
-        let (Some(a), Some(b)) = (g1.get(x.as_tensor()), g2.get(x.as_tensor())) else {
-            panic!("missing gradient");
-        };
-        assert!(max_diff(a, b)? < 1e-6);
-        Ok(())
     }
 
     #[test]

@@ -11,7 +11,8 @@
 //! LoRA (and its dropout); the backbone's own weights are constants ([`frozen_linear`]).
 use candle_core::{Device, Tensor};
 
-use super::attn_ops::{rope, softmax_last_dim};
+use super::attn_core::attention_core;
+use super::attn_ops::rope;
 use super::error::{ModelError, Result};
 use super::frozen::frozen_linear;
 use super::linear::Linear;
@@ -164,14 +165,15 @@ fn attend(
         }
         None => (k, v.contiguous()?),
     };
-    // (B, H, T, D) -> (B, Hkv, g*T, D): query heads j*g..j*g+g share kv head j
-    let q = q.contiguous()?.reshape((b, hkv, g * t, d))?;
-    // (B, Hkv, g*T, D) x (B, Hkv, D, L) -> (B, Hkv, g*T, L)
-    let att = (q.matmul(&k.t()?.contiguous()?)? * (1.0 / (d as f64).sqrt()))?;
-    let att = att.broadcast_add(mask)?;
-    let att = softmax_last_dim(&att)?;
-    // (B, Hkv, g*T, L) x (B, Hkv, L, D) -> (B, Hkv, g*T, D) -> (B, H, T, D) -> (B*T, H*D)
-    let out = att.matmul(&v.contiguous()?)?;
+    let l = k.dim(2)?;
+    // (B, H, T, D) -> (B*Hkv, g*T, D): query heads j*g..j*g+g share kv head j
+    let q = q.contiguous()?.reshape((b * hkv, g * t, d))?;
+    let (k, v) = (
+        k.contiguous()?.reshape((b * hkv, l, d))?,
+        v.contiguous()?.reshape((b * hkv, l, d))?,
+    );
+    // softmax(s Q K^T + mask) V: (B*Hkv, g*T, D) -> (B, H, T, D) -> (B*T, H*D)
+    let out = attention_core(&q, &k, &v, mask, hkv, 1.0 / (d as f32).sqrt())?;
     Ok(out
         .reshape((b, h, t, d))?
         .transpose(1, 2)?
@@ -179,7 +181,7 @@ fn attend(
         .reshape((b * t, h * d))?)
 }
 
-/// Additive mask `(B, 1, g*T, P+T)`: text query `t` of sequence `b` sees every prefix slot and
+/// Additive mask `(B, g*T, P+T)`: text query `t` of sequence `b` sees every prefix slot and
 /// text keys `j <= t` with `j < len_b`.
 fn attention_mask(lens: &[usize], t: usize, np: usize, g: usize, dev: &Device) -> Result<Tensor> {
     let l = np + t;
@@ -192,7 +194,7 @@ fn attention_mask(lens: &[usize], t: usize, np: usize, g: usize, dev: &Device) -
             }
         }
     }
-    Ok(Tensor::from_vec(m, (lens.len(), 1, g * t, l), dev)?)
+    Ok(Tensor::from_vec(m, (lens.len(), g * t, l), dev)?)
 }
 
 #[cfg(test)]

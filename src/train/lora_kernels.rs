@@ -8,6 +8,7 @@ use std::borrow::Cow;
 use std::ops::Range;
 
 use crate::model::par::{run_split, OutPtr};
+use crate::model::strided_gemm::{gemm1, Operand};
 
 /// One LoRA layer's operands.
 pub struct LoraShapes<'a> {
@@ -20,67 +21,6 @@ pub struct LoraShapes<'a> {
     pub dout: usize,
     pub r: usize,
     pub s: f32,
-}
-
-/// A row-major or strided operand: `(pointer, column stride, row stride)`.
-#[derive(Clone, Copy)]
-struct Operand(*const f32, isize, isize);
-
-impl Operand {
-    /// The operand from row `row` and column `col` on.
-    fn at(self, row: usize, col: usize) -> Operand {
-        let off = row as isize * self.2 + col as isize * self.1;
-        // SAFETY: callers only offset within the operand they describe.
-        Operand(unsafe { self.0.offset(off) }, self.1, self.2)
-    }
-}
-
-// SAFETY: operands are read-only views of slices that outlive the kernel call.
-unsafe impl Send for Operand {}
-unsafe impl Sync for Operand {}
-
-/// `dst (rows, n) = [dst +] beta * lhs (rows, k) rhs (k, n)` on one thread; `dst` row-major
-/// with row stride `dst_rs`.
-///
-/// # Safety
-/// Every element addressed through `dst`, `lhs` and `rhs` lies within its buffer, and no
-/// other thread touches the `dst` elements during the call.
-#[allow(clippy::too_many_arguments)]
-unsafe fn gemm1(
-    rows: usize,
-    n: usize,
-    k: usize,
-    dst: *mut f32,
-    dst_rs: usize,
-    accumulate: bool,
-    beta: f32,
-    lhs: Operand,
-    rhs: Operand,
-) {
-    if rows == 0 || n == 0 {
-        return;
-    }
-    gemm::gemm(
-        rows,
-        n,
-        k,
-        dst,
-        1,
-        dst_rs as isize,
-        accumulate,
-        lhs.0,
-        lhs.1,
-        lhs.2,
-        rhs.0,
-        rhs.1,
-        rhs.2,
-        1.0,
-        beta,
-        false,
-        false,
-        false,
-        gemm::Parallelism::None,
-    );
 }
 
 /// Output rows `0..total` in one contiguous part per thread (the pool has one thread per core).

@@ -8,84 +8,12 @@ use candle_core::{CpuStorage, CustomOp1, Layout, Shape, Tensor};
 use super::error::Result;
 use crate::model::cpu_data::with_data;
 use crate::model::par::{run_split, OutPtr};
+use crate::model::row_softmax::{row_lse, scaled_softmax};
 
 struct RowXent {
     targets: Vec<u32>,
     /// Each row's log-sum-exp, kept by the forward for the backward.
     lse: OnceLock<Vec<f32>>,
-}
-
-/// Log-sum-exp of one row.
-fn row_lse(row: &[f32]) -> f32 {
-    #[cfg(target_arch = "x86_64")]
-    if crate::model::qmatmul::has_avx512() {
-        // SAFETY: AVX-512 F present.
-        return unsafe { avx512::row_lse(row) };
-    }
-    let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-    let sum: f32 = row.iter().map(|&v| (v - max).exp()).sum();
-    max + sum.ln()
-}
-
-/// `d = g * exp(row - lse)` (the softmax scaled by the row's incoming gradient).
-fn scaled_softmax(row: &[f32], lse: f32, g: f32, d: &mut [f32]) {
-    #[cfg(target_arch = "x86_64")]
-    if crate::model::qmatmul::has_avx512() {
-        // SAFETY: AVX-512 F present; `d` as long as `row`.
-        return unsafe { avx512::scaled_softmax(row, lse, g, d) };
-    }
-    for (d, &x) in d.iter_mut().zip(row) {
-        *d = g * (x - lse).exp();
-    }
-}
-
-#[cfg(target_arch = "x86_64")]
-mod avx512 {
-    use std::arch::x86_64::*;
-
-    use crate::model::act::avx512::exp;
-
-    fn mask(k: usize) -> __mmask16 {
-        if k >= 16 {
-            0xFFFF
-        } else {
-            (1u16 << k) - 1
-        }
-    }
-
-    /// # Safety
-    /// AVX-512 F present.
-    #[target_feature(enable = "avx512f")]
-    pub unsafe fn row_lse(row: &[f32]) -> f32 {
-        let (p, n) = (row.as_ptr(), row.len());
-        let mut mv = _mm512_set1_ps(f32::NEG_INFINITY);
-        for i in (0..n).step_by(16) {
-            let m = mask(n - i);
-            mv = _mm512_mask_max_ps(mv, m, mv, _mm512_maskz_loadu_ps(m, p.add(i)));
-        }
-        let max = _mm512_reduce_max_ps(mv);
-        let maxv = _mm512_set1_ps(max);
-        let mut sv = _mm512_setzero_ps();
-        for i in (0..n).step_by(16) {
-            let m = mask(n - i);
-            let e = exp(_mm512_sub_ps(_mm512_maskz_loadu_ps(m, p.add(i)), maxv));
-            sv = _mm512_add_ps(sv, _mm512_maskz_mov_ps(m, e));
-        }
-        max + _mm512_reduce_add_ps(sv).ln()
-    }
-
-    /// # Safety
-    /// AVX-512 F present; `d` as long as `row`.
-    #[target_feature(enable = "avx512f")]
-    pub unsafe fn scaled_softmax(row: &[f32], lse: f32, g: f32, d: &mut [f32]) {
-        let (p, q, n) = (row.as_ptr(), d.as_mut_ptr(), row.len());
-        let (lv, gv) = (_mm512_set1_ps(lse), _mm512_set1_ps(g));
-        for i in (0..n).step_by(16) {
-            let m = mask(n - i);
-            let e = exp(_mm512_sub_ps(_mm512_maskz_loadu_ps(m, p.add(i)), lv));
-            _mm512_mask_storeu_ps(q.add(i), m, _mm512_mul_ps(gv, e));
-        }
-    }
 }
 
 impl CustomOp1 for RowXent {
