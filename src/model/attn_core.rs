@@ -17,8 +17,9 @@ use super::strided_gemm::{gemm1, Operand};
 
 struct AttnCore {
     scale: f32,
-    /// Additive mask `(B, M, L)`; item `i` uses block `i / heads`.
-    mask: Vec<f32>,
+    /// Additive mask `(B, M, L)` (the batch's one tensor, read in place); item `i` uses block
+    /// `i / heads`.
+    mask: Tensor,
     heads: usize,
     /// The probabilities `(N, M, L)`, kept by the forward for the backward.
     probs: OnceLock<Vec<f32>>,
@@ -54,11 +55,9 @@ impl CustomOp3 for AttnCore {
         l3: &Layout,
     ) -> candle_core::Result<(CpuStorage, Shape)> {
         let (n, m, l, d) = dims(l1.dims(), l2.dims(), l3.dims())?;
-        if self.heads == 0 || n % self.heads != 0 || self.mask.len() != n / self.heads * m * l {
-            candle_core::bail!(
-                "attention core: mask of {} for {n} x {m} x {l}",
-                self.mask.len()
-            );
+        let masked = self.mask.elem_count();
+        if self.heads == 0 || n % self.heads != 0 || masked != n / self.heads * m * l {
+            candle_core::bail!("attention core: mask of {masked} for {n} x {m} x {l}");
         }
         let q = slice_of(s1, l1, "attention core")?;
         let k = slice_of(s2, l2, "attention core")?;
@@ -66,31 +65,33 @@ impl CustomOp3 for AttnCore {
         let mut probs = vec![0f32; n * m * l];
         let mut out = vec![0f32; n * m * d];
         let (pp, po) = (OutPtr(probs.as_mut_ptr()), OutPtr(out.as_mut_ptr()));
-        run_split(n, n * m * l * d, |items| {
-            for i in items {
-                let (qi, ki, vi) = (
-                    Operand(q[i * m * d..].as_ptr(), 1, d as isize),
-                    Operand(k[i * l * d..].as_ptr(), d as isize, 1),
-                    Operand(v[i * l * d..].as_ptr(), 1, d as isize),
-                );
-                // SAFETY: block `i` of `probs` belongs to this item alone.
-                let p = unsafe { pp.slice(i * m * l, m * l) };
-                // SAFETY (both GEMMs): the operands address item `i` (`q`: m x d, `k^T`: d x l,
-                // `p`: m x l, `v`: l x d); the outputs are this item's blocks.
-                // S = s Q K^T
-                unsafe { gemm1(m, l, d, p.as_mut_ptr(), l, false, self.scale, qi, ki) };
-                let mask = &self.mask[(i / self.heads) * m * l..(i / self.heads + 1) * m * l];
-                for (row, mrow) in p.chunks_mut(l).zip(mask.chunks(l)) {
-                    for (x, &a) in row.iter_mut().zip(mrow) {
-                        *x += a;
+        with_data(&self.mask, "attention core", |mask| {
+            run_split(n, n * m * l * d, |items| {
+                for i in items {
+                    let (qi, ki, vi) = (
+                        Operand(q[i * m * d..].as_ptr(), 1, d as isize),
+                        Operand(k[i * l * d..].as_ptr(), d as isize, 1),
+                        Operand(v[i * l * d..].as_ptr(), 1, d as isize),
+                    );
+                    // SAFETY: block `i` of `probs` belongs to this item alone.
+                    let p = unsafe { pp.slice(i * m * l, m * l) };
+                    // SAFETY (both GEMMs): the operands address item `i` (`q`: m x d, `k^T`: d x l,
+                    // `p`: m x l, `v`: l x d); the outputs are this item's blocks.
+                    // S = s Q K^T
+                    unsafe { gemm1(m, l, d, p.as_mut_ptr(), l, false, self.scale, qi, ki) };
+                    let mask = &mask[(i / self.heads) * m * l..(i / self.heads + 1) * m * l];
+                    for (row, mrow) in p.chunks_mut(l).zip(mask.chunks(l)) {
+                        for (x, &a) in row.iter_mut().zip(mrow) {
+                            *x += a;
+                        }
+                        softmax_in_place(row);
                     }
-                    softmax_in_place(row);
+                    // O = P V
+                    let pv = Operand(p.as_ptr(), 1, l as isize);
+                    unsafe { gemm1(m, d, l, po.get().add(i * m * d), d, false, 1.0, pv, vi) };
                 }
-                // O = P V
-                let pv = Operand(p.as_ptr(), 1, l as isize);
-                unsafe { gemm1(m, d, l, po.get().add(i * m * d), d, false, 1.0, pv, vi) };
-            }
-        });
+            });
+        })?;
         let _ = self.probs.set(probs);
         Ok((CpuStorage::F32(out), Shape::from((n, m, d))))
     }
@@ -209,7 +210,7 @@ pub fn attention_core(
     }
     let op = AttnCore {
         scale,
-        mask: mask.flatten_all()?.to_vec1::<f32>()?,
+        mask: mask.contiguous()?,
         heads,
         probs: OnceLock::new(),
     };
