@@ -68,7 +68,6 @@ impl F32Panels {
     }
 
     /// `out (m, n) = x (m, k) W^T`; call only when [`available`].
-    ///
     pub fn matmul(&self, x: &[f32], m: usize, out: &mut [f32]) {
         assert_eq!(x.len(), m * self.k, "f32 panels: input size");
         assert_eq!(out.len(), m * self.n, "f32 panels: output size");
@@ -89,7 +88,7 @@ impl F32Panels {
                     let r0 = ch * chunk;
                     let ps = g * pg..((g + 1) * pg).min(panels);
                     // SAFETY: this block of `out` belongs to this item alone.
-                    unsafe { self.rows(x, r0, chunk.min(m - r0), ps, dst) };
+                    unsafe { self.rows(x, r0, chunk.min(m - r0), ps, dst, false) };
                 }
             });
         } else {
@@ -100,13 +99,14 @@ impl F32Panels {
                 for part in range {
                     let ps = part * panels / parts..(part + 1) * panels / parts;
                     // SAFETY: the columns of panels `ps` belong to this part alone.
-                    unsafe { self.rows(x, 0, m, ps, dst) };
+                    unsafe { self.rows(x, 0, m, ps, dst, true) };
                 }
             });
         }
     }
 
-    /// Rows `r0..r0 + rows` and the columns of `panels` of the product.
+    /// Rows `r0..r0 + rows` and the columns of `panels` of the product; with `long_k`, one `k`
+    /// slice at a time across every panel, else each panel over all of `k`.
     ///
     /// # Safety
     /// AVX-512 F present; no other thread writes this block of `out` meanwhile.
@@ -117,6 +117,7 @@ impl F32Panels {
         rows: usize,
         panels: std::ops::Range<usize>,
         out: OutPtr,
+        long_k: bool,
     ) {
         let (n, k) = (self.n, self.k);
         let blocks = rows.div_ceil(MR);
@@ -143,7 +144,7 @@ impl F32Panels {
                 );
             }
         };
-        if rows * k * 4 <= A_IN_L2 {
+        if !long_k {
             // the chunk stays in L2; each panel over all of k
             for p in panels {
                 for s in 0..slices {
