@@ -101,20 +101,39 @@ pub fn attend_cached<T: KvLoad>(
     let mut row = vec![0f32; d];
     #[cfg(target_arch = "x86_64")]
     let fast64 = d == 64 && super::qmatmul::has_avx512();
+    #[cfg(target_arch = "x86_64")]
+    if fast64 {
+        // One pass over each kv head's rows for a whole query group (GQA, up to 4 heads): keys
+        // and values are widened from the cache once, not once per query head.
+        let per = if g <= 4 { g } else { 1 };
+        scores.resize(per * total.div_ceil(16) * 16, 0.0);
+        for head0 in (0..h).step_by(per) {
+            let kbase = (head0 / g) * cap * d;
+            let (kh, vh) = (&k[kbase..], &v[kbase..]);
+            for t in 0..n {
+                let limit = (before + t + 1).min(total);
+                let at = (t * h + head0) * d;
+                let (qg, o) = (&q[at..][..per * d], &mut out[at..][..per * d]);
+                let sc = &mut scores;
+                // SAFETY: AVX-512 F present; rows of 64 within `k`, `v` (limit <= total <= cap);
+                // `scores` holds `per` rows of `limit` rounded up to 16.
+                unsafe {
+                    match per {
+                        1 => avx512::group64::<T, 1>(qg, kh, vh, limit, scale, sc, o),
+                        2 => avx512::group64::<T, 2>(qg, kh, vh, limit, scale, sc, o),
+                        3 => avx512::group64::<T, 3>(qg, kh, vh, limit, scale, sc, o),
+                        _ => avx512::group64::<T, 4>(qg, kh, vh, limit, scale, sc, o),
+                    }
+                }
+            }
+        }
+        return;
+    }
     for head in 0..h {
         let kbase = (head / g) * cap * d;
         for t in 0..n {
             let limit = (before + t + 1).min(total);
             let qrow = &q[(t * h + head) * d..][..d];
-            #[cfg(target_arch = "x86_64")]
-            if fast64 {
-                let o = &mut out[(t * h + head) * d..][..d];
-                // SAFETY: AVX-512 F present; rows of 64 within `k`, `v` (limit <= total <= cap).
-                unsafe {
-                    avx512::head64(qrow, &k[kbase..], &v[kbase..], limit, scale, &mut scores, o)
-                };
-                continue;
-            }
             let mut max = f32::NEG_INFINITY;
             for (s, score) in scores[..limit].iter_mut().enumerate() {
                 widen(&k[kbase + s * d..][..d], &mut row);
@@ -197,14 +216,39 @@ mod avx512 {
         reduce16(&acc)
     }
 
-    /// One query row of 64 against `limit` key/value rows of 64 (a head size of 64, as
-    /// SmolLM2's): scores 16 keys at a time, a vector softmax, the output in registers.
+    /// Rows `0..count` of `k` (rows of 64) as f32: the rows themselves for an f32 cache,
+    /// else widened into `buf` (16 rows).
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    unsafe fn widened<T: KvLoad>(
+        k: *const T,
+        count: usize,
+        buf: &mut [f32; 16 * 64],
+    ) -> *const f32 {
+        if std::mem::size_of::<T>() == 4 {
+            return k.cast();
+        }
+        for r in 0..count {
+            for i in 0..4 {
+                _mm512_storeu_ps(
+                    buf.as_mut_ptr().add(r * 64 + 16 * i),
+                    T::load16(k.add(r * 64 + 16 * i)),
+                );
+            }
+        }
+        buf.as_ptr()
+    }
+
+    /// The `G` query heads of one GQA group (rows of 64 in `q`, `o`) against the same `limit`
+    /// key/value rows: each block of 16 keys is widened once and scored for every head, each
+    /// value row is loaded once and accumulated into every head's output (4 G independent
+    /// chains).
     ///
     /// # Safety
-    /// AVX-512 F present; `k`, `v` hold `limit` rows of 64; `q`, `o` hold 64; `scores` holds
-    /// `limit` rounded up to 16.
+    /// AVX-512 F present; `k`, `v` hold `limit` rows of 64; `q`, `o` hold `G` rows of 64;
+    /// `scores` holds `G` times `limit` rounded up to 16.
     #[target_feature(enable = "avx512f")]
-    pub unsafe fn head64<T: KvLoad>(
+    pub unsafe fn group64<T: KvLoad, const G: usize>(
         q: &[f32],
         k: &[T],
         v: &[T],
@@ -213,31 +257,19 @@ mod avx512 {
         scores: &mut [f32],
         o: &mut [f32],
     ) {
-        debug_assert!(scores.len() >= limit.div_ceil(16) * 16);
-        let qp = q.as_ptr();
-        let sc = _mm512_set1_ps(scale);
-        let qv = [
-            _mm512_mul_ps(sc, _mm512_loadu_ps(qp)),
-            _mm512_mul_ps(sc, _mm512_loadu_ps(qp.add(16))),
-            _mm512_mul_ps(sc, _mm512_loadu_ps(qp.add(32))),
-            _mm512_mul_ps(sc, _mm512_loadu_ps(qp.add(48))),
-        ];
         let blocks = limit.div_ceil(16);
+        let stride = blocks * 16;
+        debug_assert!(scores.len() >= G * stride && q.len() >= G * 64 && o.len() >= G * 64);
+        let sc = _mm512_set1_ps(scale);
+        let mut qv = [[_mm512_setzero_ps(); 4]; G];
+        for (h, qh) in qv.iter_mut().enumerate() {
+            for (i, r) in qh.iter_mut().enumerate() {
+                *r = _mm512_mul_ps(sc, _mm512_loadu_ps(q.as_ptr().add(h * 64 + 16 * i)));
+            }
+        }
         let sp = scores.as_mut_ptr();
-        let mut maxv = _mm512_set1_ps(f32::NEG_INFINITY);
-        for b in 0..blocks {
-            let count = (limit - b * 16).min(16);
-            let s = scores16(&qv, k.as_ptr().add(b * 16 * 64), count);
-            let mask: __mmask16 = if count == 16 {
-                0xFFFF
-            } else {
-                (1u16 << count) - 1
-            };
-            maxv = _mm512_mask_max_ps(maxv, mask, maxv, s);
-            _mm512_storeu_ps(sp.add(b * 16), s);
-        }
-        let max = _mm512_set1_ps(_mm512_reduce_max_ps(maxv));
-        let mut sumv = _mm512_setzero_ps();
+        let mut buf = [0f32; 16 * 64];
+        let mut maxv = [_mm512_set1_ps(f32::NEG_INFINITY); G];
         for b in 0..blocks {
             let count = (limit - b * 16).min(16);
             let mask: __mmask16 = if count == 16 {
@@ -245,36 +277,52 @@ mod avx512 {
             } else {
                 (1u16 << count) - 1
             };
-            let e = exp(_mm512_sub_ps(_mm512_loadu_ps(sp.add(b * 16)), max));
-            let e = _mm512_maskz_mov_ps(mask, e);
-            sumv = _mm512_add_ps(sumv, e);
-            _mm512_storeu_ps(sp.add(b * 16), e);
+            let kb = widened(k.as_ptr().add(b * 16 * 64), count, &mut buf);
+            for h in 0..G {
+                let s = scores16(&qv[h], kb, count);
+                maxv[h] = _mm512_mask_max_ps(maxv[h], mask, maxv[h], s);
+                _mm512_storeu_ps(sp.add(h * stride + b * 16), s);
+            }
         }
-        let sum = _mm512_reduce_add_ps(sumv);
-        // Two keys per iteration into separate accumulators: eight independent chains.
-        let mut acc = [_mm512_setzero_ps(); 8];
+        let mut inv = [_mm512_setzero_ps(); G];
+        for h in 0..G {
+            let max = _mm512_set1_ps(_mm512_reduce_max_ps(maxv[h]));
+            let mut sumv = _mm512_setzero_ps();
+            for b in 0..blocks {
+                let count = (limit - b * 16).min(16);
+                let mask: __mmask16 = if count == 16 {
+                    0xFFFF
+                } else {
+                    (1u16 << count) - 1
+                };
+                let p = sp.add(h * stride + b * 16);
+                let e = _mm512_maskz_mov_ps(mask, exp(_mm512_sub_ps(_mm512_loadu_ps(p), max)));
+                sumv = _mm512_add_ps(sumv, e);
+                _mm512_storeu_ps(p, e);
+            }
+            inv[h] = _mm512_set1_ps(1.0 / _mm512_reduce_add_ps(sumv));
+        }
+        let mut acc = [[_mm512_setzero_ps(); 4]; G];
         let vp = v.as_ptr();
-        let mut s = 0;
-        while s + 2 <= limit {
-            let (w0, w1) = (_mm512_set1_ps(*sp.add(s)), _mm512_set1_ps(*sp.add(s + 1)));
-            let (r0, r1) = (vp.add(s * 64), vp.add((s + 1) * 64));
-            for i in 0..4 {
-                acc[i] = _mm512_fmadd_ps(w0, T::load16(r0.add(16 * i)), acc[i]);
-                acc[4 + i] = _mm512_fmadd_ps(w1, T::load16(r1.add(16 * i)), acc[4 + i]);
-            }
-            s += 2;
-        }
-        if s < limit {
-            let w0 = _mm512_set1_ps(*sp.add(s));
-            let r0 = vp.add(s * 64);
-            for (i, a) in acc.iter_mut().take(4).enumerate() {
-                *a = _mm512_fmadd_ps(w0, T::load16(r0.add(16 * i)), *a);
+        for s in 0..limit {
+            let r = vp.add(s * 64);
+            let row = [
+                T::load16(r),
+                T::load16(r.add(16)),
+                T::load16(r.add(32)),
+                T::load16(r.add(48)),
+            ];
+            for (h, ah) in acc.iter_mut().enumerate() {
+                let w = _mm512_set1_ps(*sp.add(h * stride + s));
+                for (a, x) in ah.iter_mut().zip(row) {
+                    *a = _mm512_fmadd_ps(w, x, *a);
+                }
             }
         }
-        let inv = _mm512_set1_ps(1.0 / sum);
-        for i in 0..4 {
-            let a = _mm512_add_ps(acc[i], acc[4 + i]);
-            _mm512_storeu_ps(o.as_mut_ptr().add(16 * i), _mm512_mul_ps(a, inv));
+        for (h, (ah, ih)) in acc.iter().zip(inv).enumerate() {
+            for (i, a) in ah.iter().enumerate() {
+                _mm512_storeu_ps(o.as_mut_ptr().add(h * 64 + 16 * i), _mm512_mul_ps(*a, ih));
+            }
         }
     }
 }
@@ -328,7 +376,17 @@ mod tests {
     #[test]
     fn fused_equals_unfused_for_decode_and_small_chunks() -> Result<()> {
         let dev = Device::Cpu;
-        for (h, hkv, d, cap) in [(6, 2, 16, 40), (9, 3, 64, 40), (9, 3, 64, 200)] {
+        // d = 64 with query groups of 1-4 runs the grouped AVX-512 kernel, a group of 6 the
+        // per-head one, d = 16 the portable loop.
+        for (h, hkv, d, cap) in [
+            (6, 2, 16, 40),
+            (9, 3, 64, 40),
+            (9, 3, 64, 200),
+            (4, 4, 64, 40),
+            (8, 4, 64, 40),
+            (8, 2, 64, 40),
+            (12, 2, 64, 40),
+        ] {
             let k = Tensor::randn(0f32, 1f32, (hkv, cap, d), &dev)?;
             let v = Tensor::randn(0f32, 1f32, (hkv, cap, d), &dev)?;
             for (n, before) in [(1, 0), (1, 17), (5, 10), (16, 3), (1, 150), (3, 181)] {
