@@ -216,6 +216,17 @@ mod avx512 {
         reduce16(&acc)
     }
 
+    /// Asks for rows `0..rows` of 64 elements at `p` in L1 (cache streams of one sequence's
+    /// heads are short: the hardware prefetcher alone left attention waiting on memory).
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    pub unsafe fn prefetch_rows<T>(p: *const T, rows: usize) {
+        let p = p.cast::<u8>();
+        for off in (0..rows * 64 * std::mem::size_of::<T>()).step_by(64) {
+            _mm_prefetch::<_MM_HINT_T0>(p.wrapping_add(off).cast());
+        }
+    }
+
     /// Rows `0..count` of `k` (rows of 64) as f32: the rows themselves for an f32 cache,
     /// else widened into `buf` (16 rows).
     #[inline]
@@ -277,6 +288,15 @@ mod avx512 {
             } else {
                 (1u16 << count) - 1
             };
+            // Two blocks ahead: the keys, then the first values.
+            if b + 2 < blocks {
+                prefetch_rows(
+                    k.as_ptr().add((b + 2) * 16 * 64),
+                    (limit - (b + 2) * 16).min(16),
+                );
+            } else if let Some(rows) = limit.checked_sub((b + 2 - blocks) * 16) {
+                prefetch_rows(v.as_ptr().add((b + 2 - blocks) * 16 * 64), rows.min(16));
+            }
             let kb = widened(k.as_ptr().add(b * 16 * 64), count, &mut buf);
             for h in 0..G {
                 let s = scores16(&qv[h], kb, count);
@@ -305,6 +325,9 @@ mod avx512 {
         let mut acc = [[_mm512_setzero_ps(); 4]; G];
         let vp = v.as_ptr();
         for s in 0..limit {
+            if s % 8 == 0 && s + 32 < limit {
+                prefetch_rows(vp.add((s + 32) * 64), (limit - s - 32).min(8));
+            }
             let r = vp.add(s * 64);
             let row = [
                 T::load16(r),
