@@ -18,8 +18,8 @@ const GROUP: usize = 16;
 pub const KBLOCK: usize = 64;
 /// Input rows per tile.
 const TILE_ROWS: usize = 16;
-/// How far ahead (in 1 KiB weight tiles) the kernel prefetches.
-const PREFETCH_TILES: usize = 8;
+/// How far ahead (in 1 KiB weight tiles) the kernel prefetches, one tile per product.
+const PREFETCH_TILES: usize = 4;
 
 /// A `(n, k)` weight matrix in int8 blocks, AMX layout; `n` a multiple of 16, `k` of 64.
 #[derive(Debug, Clone)]
@@ -233,13 +233,18 @@ impl I8TileMatrix {
                 // alternating).
                 let mut b = 0;
                 while b < nb {
-                    let ahead = bg.wrapping_add((b + PREFETCH_TILES) * 1024);
-                    for line in 0..64 {
-                        _mm_prefetch::<_MM_HINT_T0>(ahead.wrapping_add(line * 64).cast());
-                    }
                     let left = nb - b;
+                    // One weight tile a few products ahead per product (the first row tile
+                    // only: later ones find the group in cache). Spread out, the requests
+                    // keep memory busy without queueing behind each other.
                     macro_rules! product {
                         ($c:literal, $a:literal, $b:literal, $blk:expr) => {
+                            if m0 == 0 {
+                                let ahead = bg.wrapping_add(($blk + PREFETCH_TILES) * 1024);
+                                for line in 0..16 {
+                                    _mm_prefetch::<_MM_HINT_T0>(ahead.wrapping_add(line * 64).cast());
+                                }
+                            }
                             std::arch::asm!(
                                 concat!("tilezero tmm", $c),
                                 concat!("tileloadd tmm", $a, ", [{a} + {sa}*1]"),
