@@ -35,8 +35,13 @@ pub fn silu_mul_into(gu: &[f32], rows: usize, i: usize, out: &mut [f32]) {
             }
         }
     };
-    run_split(rows, rows * i, run);
+    // An exp and a division per element: worth the worker pool from a few rows (a batched
+    // decode step) on, where plain element-wise work would stay on the calling thread.
+    run_split(rows, rows * i * SILU_WORK, run);
 }
+
+/// Work of one SwiGLU element relative to a plain element-wise op, for [`run_split`].
+const SILU_WORK: usize = 6;
 
 #[cfg(target_arch = "x86_64")]
 pub(crate) mod avx512 {
