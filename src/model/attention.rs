@@ -216,6 +216,18 @@ mod avx512 {
         reduce16(&acc)
     }
 
+    /// How many of `limit` keys block `b` (of 16) holds, and their lanes.
+    #[inline]
+    fn block_keys(limit: usize, b: usize) -> (usize, __mmask16) {
+        let count = (limit - b * 16).min(16);
+        let mask = if count == 16 {
+            0xFFFF
+        } else {
+            (1u16 << count) - 1
+        };
+        (count, mask)
+    }
+
     /// Asks for rows `0..rows` of 64 elements at `p` in L1 (cache streams of one sequence's
     /// heads are short: the hardware prefetcher alone left attention waiting on memory).
     #[inline]
@@ -282,12 +294,7 @@ mod avx512 {
         let mut buf = [0f32; 16 * 64];
         let mut maxv = [_mm512_set1_ps(f32::NEG_INFINITY); G];
         for b in 0..blocks {
-            let count = (limit - b * 16).min(16);
-            let mask: __mmask16 = if count == 16 {
-                0xFFFF
-            } else {
-                (1u16 << count) - 1
-            };
+            let (count, mask) = block_keys(limit, b);
             // Two blocks ahead: the keys, then the first values.
             if b + 2 < blocks {
                 prefetch_rows(
@@ -309,12 +316,7 @@ mod avx512 {
             let max = _mm512_set1_ps(_mm512_reduce_max_ps(maxv[h]));
             let mut sumv = _mm512_setzero_ps();
             for b in 0..blocks {
-                let count = (limit - b * 16).min(16);
-                let mask: __mmask16 = if count == 16 {
-                    0xFFFF
-                } else {
-                    (1u16 << count) - 1
-                };
+                let (_, mask) = block_keys(limit, b);
                 let p = sp.add(h * stride + b * 16);
                 let e = _mm512_maskz_mov_ps(mask, exp(_mm512_sub_ps(_mm512_loadu_ps(p), max)));
                 sumv = _mm512_add_ps(sumv, e);
