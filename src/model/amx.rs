@@ -40,7 +40,7 @@ fn from_bf16(h: u16) -> f32 {
 /// `x (m, k)` f32 rounded to bf16 in A-tile order: blocks of 16 rows (the last one `m % 16`
 /// rows), within a block `k / 32` tiles of `rows x 32`, each contiguous (64-byte rows), so a tile
 /// load reads whole consecutive cache lines. Block `b` starts at element `16 b k`. Blocks are
-/// converted in parallel (a serial pass cost a fifth of a 512-row matmul).
+/// converted on the worker pool, not on the calling thread while the others wait.
 fn pack_rows(x: &[f32], m: usize, k: usize) -> Vec<u16> {
     let mut xb = vec![0u16; m * k];
     let dst = OutPtr(xb.as_mut_ptr());
@@ -176,7 +176,8 @@ impl Bf16Matrix {
     }
 
     /// # Safety
-    /// AMX available and permitted; `out` holds `m * n` floats, these groups' columns ours.
+    /// AMX available and permitted; `xb` packed by [`pack_rows`]; `out` holds `m * n` floats,
+    /// the block of these rows and these groups' columns ours.
     #[cfg(target_arch = "x86_64")]
     unsafe fn groups(
         &self,

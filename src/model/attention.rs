@@ -232,7 +232,7 @@ mod avx512 {
     /// heads are short: the hardware prefetcher alone left attention waiting on memory).
     #[inline]
     #[target_feature(enable = "avx512f")]
-    pub unsafe fn prefetch_rows<T>(p: *const T, rows: usize) {
+    unsafe fn prefetch_rows<T>(p: *const T, rows: usize) {
         let p = p.cast::<u8>();
         for off in (0..rows * 64 * std::mem::size_of::<T>()).step_by(64) {
             _mm_prefetch::<_MM_HINT_T0>(p.wrapping_add(off).cast());
