@@ -1,0 +1,172 @@
+//! Microbenchmarks of the CPU kernels a batched decode step and a prefill spend their time in,
+//! on the backbone's shapes (SmolLM2-135M: 30 layers, hidden 576, MLP 1536, 3 of 9 heads for
+//! keys/values, vocabulary 49152), with synthetic weights:
+//! - `int8_tiles`: the int8 AMX matmuls of one step (30 layers of q/k/v, o, gate/up, down and the
+//!   LM head) at `--rows` rows;
+//! - `attention`: one step's decode attention (480 calls: 16 sequences x 30 layers) over
+//!   `--keys` cached f16 keys per head, one thread, separate caches so they come from memory;
+//! - `bf16_tiles`: the layer matmuls at 512 rows on bf16 AMX tiles (prefill).
+//!
+//! `cargo bench --bench kernels -- [--rows 16] [--keys 115] [--rounds 40]`
+//!
+//! Prints one JSON line per kernel (min, p25 and median over the rounds). Compare builds by
+//! running both in the same minute: this machine's speed drifts by up to a third.
+use std::time::Instant;
+
+use half::f16;
+use meit::model::amx::{self, Bf16Matrix};
+use meit::model::amx_int8::I8TileMatrix;
+use meit::model::attention::{attend_cached, Heads};
+use serde_json::json;
+
+const LAYER_SHAPES: [(usize, usize); 4] = [(960, 576), (576, 576), (3072, 576), (576, 1536)];
+
+struct Args {
+    rows: usize,
+    keys: usize,
+    rounds: usize,
+}
+
+fn parse_args() -> Args {
+    let mut a = Args {
+        rows: 16,
+        keys: 115,
+        rounds: 40,
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(flag) = it.next() {
+        let mut value = || it.next().and_then(|v| v.parse().ok());
+        match flag.as_str() {
+            "--rows" => a.rows = value().unwrap_or(a.rows),
+            "--keys" => a.keys = value().unwrap_or(a.keys),
+            "--rounds" => a.rounds = value().unwrap_or(a.rounds),
+            _ => {} // `cargo bench` passes `--bench`
+        }
+    }
+    a
+}
+
+/// Deterministic values in [-0.5, 0.5).
+fn values(n: usize, seed: usize) -> Vec<f32> {
+    (0..n)
+        .map(|i| ((i.wrapping_mul(7919) + seed * 104_729) % 1000) as f32 * 1e-3 - 0.5)
+        .collect()
+}
+
+/// Times `f` `rounds` times; prints min, p25 and median in milliseconds with `extra` fields.
+fn report(name: &str, rounds: usize, mut f: impl FnMut(), extra: serde_json::Value) {
+    f(); // warm-up
+    let mut t: Vec<f64> = (0..rounds.max(1))
+        .map(|_| {
+            let t0 = Instant::now();
+            f();
+            t0.elapsed().as_secs_f64() * 1e3
+        })
+        .collect();
+    t.sort_by(f64::total_cmp);
+    let mut line = json!({"kernel": name, "min_ms": t[0], "p25_ms": t[t.len() / 4],
+        "median_ms": t[t.len() / 2]});
+    if let (Some(l), Some(e)) = (line.as_object_mut(), extra.as_object()) {
+        l.extend(e.clone());
+    }
+    println!("{line}");
+}
+
+fn int8_tiles(a: &Args) {
+    let mk = |(n, k): (usize, usize), seed: usize| {
+        I8TileMatrix::from_f32(&values(n * k, seed), n, k).expect("tile layout")
+    };
+    let layers: Vec<Vec<I8TileMatrix>> = (0..30)
+        .map(|l| LAYER_SHAPES.iter().map(|&s| mk(s, l)).collect())
+        .collect();
+    let lm = mk((49152, 576), 99);
+    let m = a.rows;
+    let x = values(m * 1536, 7);
+    let mut out = vec![0f32; m * 49152];
+    let bytes: usize = 30 * LAYER_SHAPES.iter().map(|(n, k)| n * k).sum::<usize>() + 49152 * 576;
+    report(
+        "int8_tiles",
+        a.rounds,
+        || {
+            for l in &layers {
+                for (w, &(n, k)) in l.iter().zip(&LAYER_SHAPES) {
+                    w.matmul(&x[..m * k], m, &mut out[..m * n]);
+                }
+            }
+            lm.matmul(&x[..m * 576], m, &mut out);
+        },
+        json!({"rows": m, "weight_mb": bytes as f64 / 1e6}),
+    );
+}
+
+fn attention(a: &Args) {
+    let (cap, keys) = (a.keys.max(1) + 8, a.keys.max(1));
+    let heads = Heads {
+        h: 9,
+        hkv: 3,
+        d: 64,
+    };
+    let cache = |seed: usize| -> Vec<f16> {
+        values(3 * cap * 64, seed)
+            .into_iter()
+            .map(f16::from_f32)
+            .collect()
+    };
+    let caches: Vec<(Vec<f16>, Vec<f16>)> =
+        (0..480).map(|c| (cache(2 * c), cache(2 * c + 1))).collect();
+    let q = values(9 * 64, 3);
+    let mut out = vec![0f32; 9 * 64];
+    report(
+        "attention",
+        a.rounds,
+        || {
+            for (k, v) in &caches {
+                attend_cached(&q, 1, k, v, cap, keys - 1, keys, heads, 0.125, &mut out);
+            }
+        },
+        json!({"calls": 480, "keys": keys, "threads": 1}),
+    );
+}
+
+fn bf16_tiles(a: &Args) {
+    let m = 512;
+    let mats: Vec<Bf16Matrix> = LAYER_SHAPES
+        .iter()
+        .map(|&(n, k)| Bf16Matrix::from_f32(&values(n * k, n + k), n, k).expect("tile layout"))
+        .collect();
+    let x = values(m * 1536, 5);
+    let mut out = vec![0f32; m * 3072];
+    let flop: usize = 2 * m * LAYER_SHAPES.iter().map(|(n, k)| n * k).sum::<usize>();
+    report(
+        "bf16_tiles",
+        a.rounds,
+        || {
+            for (w, &(n, k)) in mats.iter().zip(&LAYER_SHAPES) {
+                w.matmul(&x[..m * k], m, &mut out[..m * n]);
+            }
+        },
+        json!({"rows": m, "gflop_per_layer": flop as f64 / 1e9}),
+    );
+}
+
+fn main() {
+    meit::cli::alloc::keep_freed_memory();
+    let a = parse_args();
+    attention(&a);
+    if !amx::int8_available() {
+        println!(
+            "{}",
+            json!({"kernel": "int8_tiles", "skipped": "no AMX-INT8 here"})
+        );
+    } else {
+        int8_tiles(&a);
+    }
+    if !amx::available() {
+        println!(
+            "{}",
+            json!({"kernel": "bf16_tiles", "skipped": "no AMX-BF16 here"})
+        );
+    } else {
+        bf16_tiles(&a);
+    }
+}
