@@ -96,17 +96,13 @@ pub fn attend_cached<T: KvLoad>(
 ) {
     let Heads { h, hkv, d } = heads;
     let g = h / hkv;
-    out[..n * h * d].iter_mut().for_each(|o| *o = 0.0);
-    let mut scores = vec![0f32; total.div_ceil(16) * 16];
-    let mut row = vec![0f32; d];
     #[cfg(target_arch = "x86_64")]
-    let fast64 = d == 64 && super::qmatmul::has_avx512();
-    #[cfg(target_arch = "x86_64")]
-    if fast64 {
+    if d == 64 && super::qmatmul::has_avx512() {
         // One pass over each kv head's rows for a whole query group (GQA, up to 4 heads): keys
-        // and values are widened from the cache once, not once per query head.
+        // and values are widened from the cache once, not once per query head. Every output
+        // row is written whole.
         let per = if g <= 4 { g } else { 1 };
-        scores.resize(per * total.div_ceil(16) * 16, 0.0);
+        let mut scores = vec![0f32; per * total.div_ceil(16) * 16];
         for head0 in (0..h).step_by(per) {
             let kbase = (head0 / g) * cap * d;
             let (kh, vh) = (&k[kbase..], &v[kbase..]);
@@ -129,6 +125,9 @@ pub fn attend_cached<T: KvLoad>(
         }
         return;
     }
+    out[..n * h * d].iter_mut().for_each(|o| *o = 0.0);
+    let mut scores = vec![0f32; total.div_ceil(16) * 16];
+    let mut row = vec![0f32; d];
     for head in 0..h {
         let kbase = (head / g) * cap * d;
         for t in 0..n {
