@@ -11,6 +11,7 @@
 //! `MEIT_NO_AMX` turns this path off.
 use std::ops::Range;
 
+use super::huge::HugeBuf;
 use super::par::{run_split, OutPtr};
 
 /// Output rows per group (columns of a tile).
@@ -23,7 +24,7 @@ const KSTEP: usize = 32;
 pub struct Bf16Matrix {
     n: usize,
     k: usize,
-    data: Vec<u16>,
+    data: HugeBuf<u16>,
 }
 
 /// Round to nearest even.
@@ -111,7 +112,7 @@ impl Bf16Matrix {
         if !Self::supports(n, k) || w.len() != n * k {
             return None;
         }
-        let mut data = vec![0u16; n * k];
+        let mut data = HugeBuf::<u16>::new(n * k);
         for i in 0..n {
             let (g, r) = (i / GROUP, i % GROUP);
             for c in 0..k {

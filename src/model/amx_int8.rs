@@ -10,6 +10,7 @@
 use std::ops::Range;
 
 use super::amx::TileConfig;
+use super::huge::HugeBuf;
 use super::qmatmul::{quantize_block, OutPtr};
 
 /// Output rows per group (columns of a tile).
@@ -26,9 +27,9 @@ const PREFETCH_TILES: usize = 4;
 pub struct I8TileMatrix {
     n: usize,
     k: usize,
-    w: Vec<i8>,
+    w: HugeBuf<i8>,
     /// `[group][block][row in group]`
-    scales: Vec<f32>,
+    scales: HugeBuf<f32>,
 }
 
 /// One tile of int32 products, 16 x 16.
@@ -97,8 +98,8 @@ impl I8TileMatrix {
             return None;
         }
         let nb = k / KBLOCK;
-        let mut q = vec![0i8; n * k];
-        let mut scales = vec![0f32; n * nb];
+        let mut q = HugeBuf::<i8>::new(n * k);
+        let mut scales = HugeBuf::<f32>::new(n * nb);
         let mut blk = [0i8; KBLOCK];
         for i in 0..n {
             let (g, r) = (i / GROUP, i % GROUP);

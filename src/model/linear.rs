@@ -19,7 +19,7 @@ pub struct LoraDelta {
 /// kernel for Q8_0 (it batches), candle's matrix-vector kernels for other types.
 #[derive(Debug, Clone)]
 enum QKernel {
-    Int8(Q8Matrix),
+    Int8(Box<Q8Matrix>),
     Candle(QMatMul),
 }
 
@@ -79,7 +79,7 @@ impl Linear {
         let (n, k) = self.w.dims2()?;
         let mm = match dtype {
             GgmlDType::Q8_0 if Q8Matrix::supports(n, k) => {
-                QKernel::Int8(Q8Matrix::from_tensor(&self.w)?)
+                QKernel::Int8(Box::new(Q8Matrix::from_tensor(&self.w)?))
             }
             _ => QKernel::Candle(QMatMul::from_qtensor(QTensor::quantize(&self.w, dtype)?)?),
         };

@@ -28,6 +28,7 @@ pub mod gguf;
 #[cfg(test)]
 pub(crate) mod grad_check;
 pub mod hf;
+pub mod huge;
 pub mod kv;
 pub mod linear;
 pub mod llama;

@@ -17,6 +17,7 @@ use candle_core::{Device, Tensor};
 use super::amx::{self, Bf16Matrix};
 use super::amx_int8::I8TileMatrix;
 use super::error::{ModelError, Result};
+use super::huge::HugeBuf;
 use super::par::run_split;
 pub(crate) use super::par::OutPtr;
 
@@ -32,11 +33,11 @@ pub struct Q8Matrix {
     k: usize,
     /// Interleaved values: group `g`, block `b`, 4-byte chunk `t`, row-in-group `r`, byte `u`
     /// at `((g * nb + b) * 8 + t) * 64 + r * 4 + u`.
-    qs: Vec<i8>,
+    qs: HugeBuf<i8>,
     /// Block scales at `(g * nb + b) * 16 + r`.
-    scales: Vec<f32>,
+    scales: HugeBuf<f32>,
     /// `-128 * sum(block values)`, same layout: the start of each block's accumulator.
-    bias: Vec<i32>,
+    bias: HugeBuf<i32>,
     /// A bf16 copy for steps of many rows on CPUs with AMX (see `amx`), where the int8
     /// kernel would be bound by `vpdpbusd` throughput.
     amx: Option<Bf16Matrix>,
@@ -121,9 +122,9 @@ impl Q8Matrix {
             )));
         }
         let nb = k / BLOCK;
-        let mut qs = vec![0i8; n * k];
-        let mut scales = vec![0f32; n * nb];
-        let mut bias = vec![0i32; n * nb];
+        let mut qs = HugeBuf::<i8>::new(n * k);
+        let mut scales = HugeBuf::<f32>::new(n * nb);
+        let mut bias = HugeBuf::<i32>::new(n * nb);
         let mut q = [0i8; BLOCK];
         for i in 0..n {
             let (g, r) = (i / GROUP, i % GROUP);
@@ -168,6 +169,13 @@ impl Q8Matrix {
 
     pub fn dims(&self) -> (usize, usize) {
         (self.n, self.k)
+    }
+
+    /// Drops the AMX copies, so every row count runs the VNNI (or portable) kernel: for
+    /// measurements and tests of that kernel on CPUs with AMX.
+    pub fn drop_tile_copies(&mut self) {
+        self.amx = None;
+        self.amx_i8 = None;
     }
 
     /// `x: (m, k) -> (m, n)` on the CPU.

@@ -17,6 +17,7 @@ use half::f16;
 use meit::model::amx::{self, Bf16Matrix};
 use meit::model::amx_int8::I8TileMatrix;
 use meit::model::attention::{attend_cached, Heads};
+use meit::model::qmatmul::Q8Matrix;
 use serde_json::json;
 
 const LAYER_SHAPES: [(usize, usize); 4] = [(960, 576), (576, 576), (3072, 576), (576, 1536)];
@@ -99,6 +100,37 @@ fn int8_tiles(a: &Args) {
     );
 }
 
+/// The int8 VNNI kernel (`Q8Matrix`, blocks of 32) on one step's matrix set, at 1 row and at
+/// `--rows`: the path every step takes on CPUs without AMX.
+fn int8_vnni(a: &Args) {
+    let mk = |(n, k): (usize, usize), seed: usize| {
+        let mut w = Q8Matrix::quantize(&values(n * k, seed), n, k).expect("int8 layout");
+        w.drop_tile_copies();
+        w
+    };
+    let layers: Vec<Vec<Q8Matrix>> = (0..30)
+        .map(|l| LAYER_SHAPES.iter().map(|&s| mk(s, l)).collect())
+        .collect();
+    let lm = mk((49152, 576), 99);
+    for m in [1, a.rows] {
+        let x = values(m * 1536, 7);
+        let mut out = vec![0f32; m * 49152];
+        report(
+            "int8_vnni",
+            a.rounds,
+            || {
+                for l in &layers {
+                    for (w, &(n, k)) in l.iter().zip(&LAYER_SHAPES) {
+                        w.matmul(&x[..m * k], m, &mut out[..m * n]);
+                    }
+                }
+                lm.matmul(&x[..m * 576], m, &mut out);
+            },
+            json!({"rows": m}),
+        );
+    }
+}
+
 fn attention(a: &Args) {
     let (cap, keys) = (a.keys.max(1) + 8, a.keys.max(1));
     let heads = Heads {
@@ -153,6 +185,7 @@ fn main() {
     meit::cli::alloc::keep_freed_memory();
     let a = parse_args();
     attention(&a);
+    int8_vnni(&a);
     if !amx::int8_available() {
         println!(
             "{}",
