@@ -11,12 +11,15 @@ use std::ops::Range;
 
 use super::amx::TileConfig;
 use super::huge::HugeBuf;
+#[cfg(target_arch = "x86_64")]
+use super::qmatmul::quantize_rows;
 use super::qmatmul::{quantize_block, OutPtr};
 
 /// Output rows per group (columns of a tile).
 const GROUP: usize = 16;
-/// Values per quantization block (64 int8 = one tile row).
-pub const KBLOCK: usize = 64;
+/// Values per quantization block (64 int8 = one tile row; the VNNI copy's block too, so both
+/// kernels give the same numbers).
+pub const KBLOCK: usize = super::qmatmul::BLOCK;
 /// Input rows per tile.
 const TILE_ROWS: usize = 16;
 /// How far ahead (in 1 KiB weight tiles) the kernel prefetches, one tile per product.
@@ -49,42 +52,6 @@ struct I8Input {
     q: Vec<i8>,
     /// `[row][block]`
     scales: Vec<f32>,
-}
-
-/// `quantize_block` on every block of 64 of `x`, four registers per block.
-///
-/// # Safety
-/// AVX-512 F present; `q` holds `x.len()` bytes, `scales` `x.len() / 64` floats.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f")]
-unsafe fn quantize_rows(x: &[f32], q: &mut [i8], scales: &mut [f32]) {
-    use std::arch::x86_64::*;
-    for (b, scale) in scales[..x.len() / KBLOCK].iter_mut().enumerate() {
-        let src = x.as_ptr().add(b * KBLOCK);
-        let v = [
-            _mm512_loadu_ps(src),
-            _mm512_loadu_ps(src.add(16)),
-            _mm512_loadu_ps(src.add(32)),
-            _mm512_loadu_ps(src.add(48)),
-        ];
-        let m01 = _mm512_max_ps(_mm512_abs_ps(v[0]), _mm512_abs_ps(v[1]));
-        let m23 = _mm512_max_ps(_mm512_abs_ps(v[2]), _mm512_abs_ps(v[3]));
-        let amax = _mm512_reduce_max_ps(_mm512_max_ps(m01, m23));
-        let dst = q.as_mut_ptr().add(b * KBLOCK);
-        if amax.is_nan() || amax <= 0.0 || amax.is_infinite() {
-            *scale = 0.0;
-            std::ptr::write_bytes(dst, 0, KBLOCK);
-            continue;
-        }
-        let d = amax / 127.0;
-        *scale = d;
-        let inv = _mm512_set1_ps(1.0 / d);
-        for (i, r) in v.into_iter().enumerate() {
-            // round to nearest even (the default rounding mode), saturate to int8
-            let qi = _mm512_cvtps_epi32(_mm512_mul_ps(r, inv));
-            _mm_storeu_si128(dst.add(16 * i).cast(), _mm512_cvtsepi32_epi8(qi));
-        }
-    }
 }
 
 impl I8TileMatrix {

@@ -1,14 +1,16 @@
-//! Int8 weights (blocks of 32 values with one f32 scale, as GGML's Q8_0) and a batched matmul
-//! whose every weight load serves up to eight input rows.
+//! Int8 weights (blocks of 64 values with one f32 scale, Q8_0's scheme with the block of the
+//! AMX int8 kernel) and a batched matmul whose every weight load serves up to eight input rows.
 //!
 //! candle's quantized matmul is a matrix-vector kernel: eight input rows cost about eight times
 //! one row, so batched decoding gained nothing from it. Here the inputs are quantized per block
-//! of 32 too (as llama.cpp and candle do), stored biased to unsigned (`q + 128`) for AVX-512
-//! VNNI's `vpdpbusd` (unsigned x signed bytes). Weights are stored in groups of 16 rows,
-//! interleaved 4 bytes at a time, so one 64-byte load holds the same 4 columns of 16 rows and one
-//! `vpdpbusd` against 4 broadcast input bytes advances 16 dot products; the 16 lanes then take
-//! their own block scales in one multiply. The +128 bias is removed exactly in integers: each
-//! block's accumulator starts at `-128 * sum(weights of the block)`.
+//! of 64 too, as signed bytes; the weights are stored biased to unsigned (`w + 128`) for AVX-512
+//! VNNI's `vpdpbusd` (unsigned x signed bytes), so the input is the signed operand and each of
+//! its 4-byte chunks is broadcast from memory inside the instruction. Weights are stored in
+//! groups of 16 rows, interleaved 4 bytes at a time, so one 64-byte load holds the same 4
+//! columns of 16 rows and one `vpdpbusd` advances 16 dot products; the 16 lanes then take their
+//! own block scales in one multiply. The +128 bias is removed exactly in integers: each block's
+//! accumulator starts at `-128 * sum(input values of the block)`, computed once per input row,
+//! so the weight stream holds values and scales only (68 bytes per 64 weights).
 //! Without AVX-512 VNNI a portable loop computes the same integers and the same sums.
 use std::ops::Range;
 
@@ -21,23 +23,23 @@ use super::huge::HugeBuf;
 use super::par::run_split;
 pub(crate) use super::par::OutPtr;
 
-/// Values per quantization block.
-pub const BLOCK: usize = 32;
+/// Values per quantization block (one AMX tile row, so the AMX int8 copy quantizes alike).
+pub const BLOCK: usize = 64;
+/// 4-byte chunks per block.
+const CHUNKS: usize = BLOCK / 4;
 /// Weight rows interleaved together (the 16 int32 lanes of an AVX-512 register).
 pub const GROUP: usize = 16;
 
-/// A `(n, k)` weight matrix in int8 blocks; `n` a multiple of 16, `k` of 32.
+/// A `(n, k)` weight matrix in int8 blocks; `n` a multiple of 16, `k` of 64.
 #[derive(Debug, Clone)]
 pub struct Q8Matrix {
     n: usize,
     k: usize,
-    /// Interleaved values: group `g`, block `b`, 4-byte chunk `t`, row-in-group `r`, byte `u`
-    /// at `((g * nb + b) * 8 + t) * 64 + r * 4 + u`.
-    qs: HugeBuf<i8>,
+    /// Interleaved values plus 128: group `g`, block `b`, 4-byte chunk `t`, row-in-group `r`,
+    /// byte `u` at `((g * nb + b) * 16 + t) * 64 + r * 4 + u`.
+    qs: HugeBuf<u8>,
     /// Block scales at `(g * nb + b) * 16 + r`.
     scales: HugeBuf<f32>,
-    /// `-128 * sum(block values)`, same layout: the start of each block's accumulator.
-    bias: HugeBuf<i32>,
     /// A bf16 copy for steps of many rows on CPUs with AMX (see `amx`), where the int8
     /// kernel would be bound by `vpdpbusd` throughput.
     amx: Option<Bf16Matrix>,
@@ -81,13 +83,16 @@ fn amx_i8_max_rows() -> usize {
 /// 236 vs 275 at 48, even at 64).
 pub const AMX_I8_MAX_ROWS: usize = 48;
 
-/// Inputs quantized per block, biased to unsigned.
+/// Inputs quantized per block.
 struct QInput {
     m: usize,
-    /// `m * k` values `q + 128`, row-major.
-    qs: Vec<u8>,
+    /// `m * k` values, row-major.
+    qs: Vec<i8>,
     /// `m * nb` block scales.
     scales: Vec<f32>,
+    /// `m * nb` starts of the block accumulators, `-128 * sum(block values)` (removes the
+    /// weights' +128 bias).
+    starts: Vec<i32>,
 }
 
 /// Quantizes one block to `[-127, 127]` with scale `max|x| / 127`.
@@ -106,6 +111,42 @@ pub(crate) fn quantize_block(x: &[f32], out: &mut [i8]) -> f32 {
     d
 }
 
+/// `quantize_block` on every block of 64 of `x`, four registers per block.
+///
+/// # Safety
+/// AVX-512 F present; `q` holds `x.len()` bytes, `scales` `x.len() / 64` floats.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+pub(crate) unsafe fn quantize_rows(x: &[f32], q: &mut [i8], scales: &mut [f32]) {
+    use std::arch::x86_64::*;
+    for (b, scale) in scales[..x.len() / BLOCK].iter_mut().enumerate() {
+        let src = x.as_ptr().add(b * BLOCK);
+        let v = [
+            _mm512_loadu_ps(src),
+            _mm512_loadu_ps(src.add(16)),
+            _mm512_loadu_ps(src.add(32)),
+            _mm512_loadu_ps(src.add(48)),
+        ];
+        let m01 = _mm512_max_ps(_mm512_abs_ps(v[0]), _mm512_abs_ps(v[1]));
+        let m23 = _mm512_max_ps(_mm512_abs_ps(v[2]), _mm512_abs_ps(v[3]));
+        let amax = _mm512_reduce_max_ps(_mm512_max_ps(m01, m23));
+        let dst = q.as_mut_ptr().add(b * BLOCK);
+        if amax.is_nan() || amax <= 0.0 || amax.is_infinite() {
+            *scale = 0.0;
+            std::ptr::write_bytes(dst, 0, BLOCK);
+            continue;
+        }
+        let d = amax / 127.0;
+        *scale = d;
+        let inv = _mm512_set1_ps(1.0 / d);
+        for (i, r) in v.into_iter().enumerate() {
+            // round to nearest even (the default rounding mode), saturate to int8
+            let qi = _mm512_cvtps_epi32(_mm512_mul_ps(r, inv));
+            _mm_storeu_si128(dst.add(16 * i).cast(), _mm512_cvtsepi32_epi8(qi));
+        }
+    }
+}
+
 impl Q8Matrix {
     /// Whether a `(n, k)` matrix fits the layout.
     pub fn supports(n: usize, k: usize) -> bool {
@@ -122,20 +163,17 @@ impl Q8Matrix {
             )));
         }
         let nb = k / BLOCK;
-        let mut qs = HugeBuf::<i8>::new(n * k);
+        let mut qs = HugeBuf::<u8>::new(n * k);
         let mut scales = HugeBuf::<f32>::new(n * nb);
-        let mut bias = HugeBuf::<i32>::new(n * nb);
         let mut q = [0i8; BLOCK];
         for i in 0..n {
             let (g, r) = (i / GROUP, i % GROUP);
             for b in 0..nb {
                 let d = quantize_block(&w[i * k + b * BLOCK..i * k + (b + 1) * BLOCK], &mut q);
-                let lane = (g * nb + b) * GROUP + r;
-                scales[lane] = d;
-                bias[lane] = -128 * q.iter().map(|&v| v as i32).sum::<i32>();
+                scales[(g * nb + b) * GROUP + r] = d;
                 for (c, &v) in q.iter().enumerate() {
                     let (t, u) = (c / 4, c % 4);
-                    qs[((g * nb + b) * 8 + t) * 64 + r * 4 + u] = v;
+                    qs[((g * nb + b) * CHUNKS + t) * 64 + r * 4 + u] = (v as i16 + 128) as u8;
                 }
             }
         }
@@ -154,7 +192,6 @@ impl Q8Matrix {
             k,
             qs,
             scales,
-            bias,
             amx,
             amx_i8,
         })
@@ -195,24 +232,38 @@ impl Q8Matrix {
 
     fn quantize_input(&self, x: &[f32], m: usize) -> QInput {
         let nb = self.k / BLOCK;
-        let mut qs = vec![0u8; m * self.k];
+        let mut qs = vec![0i8; m * self.k];
         let mut scales = vec![0f32; m * nb];
         #[cfg(target_arch = "x86_64")]
-        {
-            if has_vnni512() {
-                // SAFETY: AVX-512 F present; lengths as documented on the function.
-                unsafe { avx512::quantize_input(x, &mut qs, &mut scales) };
-                return QInput { m, qs, scales };
+        let simd = has_avx512();
+        #[cfg(not(target_arch = "x86_64"))]
+        let simd = false;
+        if simd {
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: AVX-512 F present; `x` holds `m * k` floats, `qs` as many bytes and
+            // `scales` one float per block of 64.
+            unsafe {
+                quantize_rows(&x[..m * self.k], &mut qs, &mut scales)
+            };
+        } else {
+            for (b, (src, dst)) in x[..m * self.k]
+                .chunks_exact(BLOCK)
+                .zip(qs.chunks_exact_mut(BLOCK))
+                .enumerate()
+            {
+                scales[b] = quantize_block(src, dst);
             }
         }
-        let mut tmp = [0i8; BLOCK];
-        for (b, (src, dst)) in x.chunks(BLOCK).zip(qs.chunks_mut(BLOCK)).enumerate() {
-            scales[b] = quantize_block(src, &mut tmp);
-            for (u, &q) in dst.iter_mut().zip(&tmp) {
-                *u = (q as i16 + 128) as u8;
-            }
+        let starts = qs
+            .chunks_exact(BLOCK)
+            .map(|blk| -128 * blk.iter().map(|&v| v as i32).sum::<i32>())
+            .collect();
+        QInput {
+            m,
+            qs,
+            scales,
+            starts,
         }
-        QInput { m, qs, scales }
     }
 
     /// `out (m, n) = x (m, k) W^T`, threads over groups of 16 output columns.
@@ -262,15 +313,13 @@ impl Q8Matrix {
                 let mut acc = [0f32; GROUP];
                 for b in 0..nb {
                     let lanes = (g * nb + b) * GROUP;
-                    let mut dot: [i32; GROUP] = self.bias[lanes..lanes + GROUP]
-                        .try_into()
-                        .unwrap_or([0; GROUP]);
-                    for t in 0..8 {
-                        let wq = &self.qs[((g * nb + b) * 8 + t) * 64..][..64];
+                    let mut dot = [xi.starts[j * nb + b]; GROUP];
+                    for t in 0..CHUNKS {
+                        let wq = &self.qs[((g * nb + b) * CHUNKS + t) * 64..][..64];
                         let xq = &x[b * BLOCK + 4 * t..][..4];
                         for (r, d) in dot.iter_mut().enumerate() {
                             for u in 0..4 {
-                                *d += xq[u] as i32 * wq[r * 4 + u] as i32;
+                                *d += wq[r * 4 + u] as i32 * xq[u] as i32;
                             }
                         }
                     }
@@ -308,35 +357,7 @@ mod avx512 {
     use std::arch::x86_64::*;
     use std::ops::Range;
 
-    use super::{OutPtr, Q8Matrix, QInput, BLOCK, GROUP};
-
-    /// Quantizes `x` per block of 32 into `qs` (`q + 128`) and `scales`, as `quantize_block`.
-    ///
-    /// # Safety
-    /// AVX-512 F present; `x.len() == qs.len() == 32 * scales.len()`.
-    #[target_feature(enable = "avx512f")]
-    pub unsafe fn quantize_input(x: &[f32], qs: &mut [u8], scales: &mut [f32]) {
-        let bias = _mm512_set1_epi32(128);
-        for (b, scale) in scales.iter_mut().enumerate() {
-            let src = x.as_ptr().add(b * BLOCK);
-            let (lo, hi) = (_mm512_loadu_ps(src), _mm512_loadu_ps(src.add(16)));
-            let amax = _mm512_reduce_max_ps(_mm512_max_ps(_mm512_abs_ps(lo), _mm512_abs_ps(hi)));
-            let dst = qs.as_mut_ptr().add(b * BLOCK);
-            if amax.is_nan() || amax <= 0.0 || amax.is_infinite() {
-                *scale = 0.0;
-                std::ptr::write_bytes(dst, 128, BLOCK);
-                continue;
-            }
-            let d = amax / 127.0;
-            *scale = d;
-            let inv = _mm512_set1_ps(1.0 / d);
-            for (half, v) in [lo, hi].into_iter().enumerate() {
-                // round to nearest even (the default rounding mode), bias, keep the low bytes
-                let q = _mm512_add_epi32(_mm512_cvtps_epi32(_mm512_mul_ps(v, inv)), bias);
-                _mm_storeu_si128(dst.add(half * 16) as *mut _, _mm512_cvtepi32_epi8(q));
-            }
-        }
-    }
+    use super::{OutPtr, Q8Matrix, QInput, BLOCK, CHUNKS, GROUP};
 
     /// # Safety
     /// AVX-512 F and VNNI present; see `Q8Matrix::groups`.
@@ -367,22 +388,25 @@ mod avx512 {
     unsafe fn micro<const MR: usize>(w: &Q8Matrix, xi: &QInput, g: usize, j: usize, out: OutPtr) {
         let k = w.k;
         let nb = k / BLOCK;
-        let wq = w.qs.as_ptr().add(g * nb * 8 * 64);
+        let wq = w.qs.as_ptr().add(g * nb * CHUNKS * 64);
         let ws = w.scales.as_ptr().add(g * nb * GROUP);
-        let wb = w.bias.as_ptr().add(g * nb * GROUP);
         let xq = xi.qs.as_ptr().add(j * k);
         let xs = xi.scales.as_ptr().add(j * nb);
+        let x0 = xi.starts.as_ptr().add(j * nb);
         let mut acc = [_mm512_setzero_ps(); MR];
         for b in 0..nb {
-            let start = _mm512_loadu_si512(wb.add(b * GROUP) as *const _);
-            let mut dot = [start; MR];
-            for t in 0..8 {
-                let wv = _mm512_loadu_si512(wq.add((b * 8 + t) * 64) as *const _);
+            let mut dot = [_mm512_setzero_si512(); MR];
+            for (c, d) in dot.iter_mut().enumerate() {
+                *d = _mm512_set1_epi32(*x0.add(c * nb + b));
+            }
+            for t in 0..CHUNKS {
+                let wv = _mm512_loadu_si512(wq.add((b * CHUNKS + t) * 64) as *const _);
                 for (c, d) in dot.iter_mut().enumerate() {
+                    // The signed operand, broadcast from memory within the instruction.
                     let xv = _mm512_set1_epi32(
                         (xq.add(c * k + b * BLOCK + 4 * t) as *const i32).read_unaligned(),
                     );
-                    *d = _mm512_dpbusd_epi32(*d, xv, wv);
+                    *d = _mm512_dpbusd_epi32(*d, wv, xv);
                 }
             }
             let scale = _mm512_loadu_ps(ws.add(b * GROUP));
@@ -425,9 +449,9 @@ pub(crate) mod tests {
                 for t in 0..k {
                     let (g, r, b, c) = (i / GROUP, i % GROUP, t / BLOCK, t % BLOCK);
                     let lane = (g * nb + b) * GROUP + r;
-                    let q = w.qs[((g * nb + b) * 8 + c / 4) * 64 + r * 4 + c % 4];
-                    let wv = q as f64 * w.scales[lane] as f64;
-                    let xv = (xi.qs[j * k + t] as f64 - 128.0) * xi.scales[j * nb + b] as f64;
+                    let q = w.qs[((g * nb + b) * CHUNKS + c / 4) * 64 + r * 4 + c % 4];
+                    let wv = (q as f64 - 128.0) * w.scales[lane] as f64;
+                    let xv = xi.qs[j * k + t] as f64 * xi.scales[j * nb + b] as f64;
                     acc += wv * xv;
                 }
                 out[j * n + i] = acc as f32;
@@ -451,7 +475,7 @@ pub(crate) mod tests {
 
     #[test]
     fn matmul_equals_dequantized_reference_for_every_batch_shape() {
-        for (n, k) in [(16, 64), (48, 96), (32, 576)] {
+        for (n, k) in [(16, 64), (48, 192), (32, 576)] {
             let mut w = Q8Matrix::quantize(&data(n * k, n as u32), n, k).expect("quantize");
             w.amx = None; // the int8 kernel at every row count
             w.amx_i8 = None;
@@ -489,17 +513,18 @@ pub(crate) mod tests {
 
     #[test]
     fn simd_input_quantization_equals_the_block_quantizer() {
-        let mut x = data(32 * 7, 21);
-        x[32..64].iter_mut().for_each(|v| *v = 0.0);
-        let w = Q8Matrix::quantize(&data(16 * 224, 1), 16, 224).expect("quantize");
+        let mut x = data(BLOCK * 7, 21);
+        x[BLOCK..2 * BLOCK].iter_mut().for_each(|v| *v = 0.0);
+        let k = BLOCK * 7;
+        let w = Q8Matrix::quantize(&data(16 * k, 1), 16, k).expect("quantize");
         let xi = w.quantize_input(&x, 1);
         let mut q = [0i8; BLOCK];
         for b in 0..7 {
             let d = quantize_block(&x[b * BLOCK..(b + 1) * BLOCK], &mut q);
             assert_eq!(xi.scales[b], d, "block {b}");
-            for (u, &v) in xi.qs[b * BLOCK..(b + 1) * BLOCK].iter().zip(&q) {
-                assert_eq!(*u as i32 - 128, v as i32, "block {b}");
-            }
+            assert_eq!(&xi.qs[b * BLOCK..(b + 1) * BLOCK], &q[..], "block {b}");
+            let sum: i32 = q.iter().map(|&v| v as i32).sum();
+            assert_eq!(xi.starts[b], -128 * sum, "block {b}");
         }
     }
 
