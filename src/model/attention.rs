@@ -310,7 +310,10 @@ mod avx512 {
                 _mm512_storeu_ps(sp.add(h * stride + b * 16), s);
             }
         }
-        let mut inv = [_mm512_setzero_ps(); G];
+        // Scalars, not registers: the value loop below needs all 4 G accumulators, the value
+        // row and a weight in registers (with 1/sum live there, one accumulator went to the
+        // stack and every key waited on a store and reload).
+        let mut inv = [0f32; G];
         for h in 0..G {
             let max = _mm512_set1_ps(_mm512_reduce_max_ps(maxv[h]));
             let mut sumv = _mm512_setzero_ps();
@@ -321,29 +324,33 @@ mod avx512 {
                 sumv = _mm512_add_ps(sumv, e);
                 _mm512_storeu_ps(p, e);
             }
-            inv[h] = _mm512_set1_ps(1.0 / _mm512_reduce_add_ps(sumv));
+            inv[h] = 1.0 / _mm512_reduce_add_ps(sumv);
         }
         let mut acc = [[_mm512_setzero_ps(); 4]; G];
         let vp = v.as_ptr();
-        for s in 0..limit {
-            if s % 8 == 0 && s + 32 < limit {
-                prefetch_rows(vp.add((s + 32) * 64), (limit - s - 32).min(8));
+        // Runs of 8 keys, the prefetch between runs, so the inner loop has no branch.
+        for s0 in (0..limit).step_by(8) {
+            if s0 + 32 < limit {
+                prefetch_rows(vp.add((s0 + 32) * 64), (limit - s0 - 32).min(8));
             }
-            let r = vp.add(s * 64);
-            let row = [
-                T::load16(r),
-                T::load16(r.add(16)),
-                T::load16(r.add(32)),
-                T::load16(r.add(48)),
-            ];
-            for (h, ah) in acc.iter_mut().enumerate() {
-                let w = _mm512_set1_ps(*sp.add(h * stride + s));
-                for (a, x) in ah.iter_mut().zip(row) {
-                    *a = _mm512_fmadd_ps(w, x, *a);
+            for s in s0..(s0 + 8).min(limit) {
+                let r = vp.add(s * 64);
+                let row = [
+                    T::load16(r),
+                    T::load16(r.add(16)),
+                    T::load16(r.add(32)),
+                    T::load16(r.add(48)),
+                ];
+                for (h, ah) in acc.iter_mut().enumerate() {
+                    let w = _mm512_set1_ps(*sp.add(h * stride + s));
+                    for (a, x) in ah.iter_mut().zip(row) {
+                        *a = _mm512_fmadd_ps(w, x, *a);
+                    }
                 }
             }
         }
         for (h, (ah, ih)) in acc.iter().zip(inv).enumerate() {
+            let ih = _mm512_set1_ps(ih);
             for (i, a) in ah.iter().enumerate() {
                 _mm512_storeu_ps(o.as_mut_ptr().add(h * 64 + 16 * i), _mm512_mul_ps(*a, ih));
             }
