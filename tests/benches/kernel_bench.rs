@@ -1,8 +1,9 @@
 //! Microbenchmarks of the CPU kernels a batched decode step and a prefill spend their time in,
 //! on the backbone's shapes (SmolLM2-135M: 30 layers, hidden 576, MLP 1536, 3 of 9 heads for
 //! keys/values, vocabulary 49152), with synthetic weights:
-//! - `int8_tiles`: the int8 AMX matmuls of one step (30 layers of q/k/v, o, gate/up, down and the
-//!   LM head) at `--rows` rows;
+//! - `int8_vnni`: the int8 VNNI matmuls of one step (30 layers of q/k/v, o, gate/up, down and the
+//!   LM head) at 1 row and at `--rows` rows, the path of every step on CPUs without AMX;
+//! - `int8_tiles`: the same set on int8 AMX tiles at `--rows` rows;
 //! - `attention`: one step's decode attention (480 calls: 16 sequences x 30 layers) over
 //!   `--keys` cached f16 keys per head, one thread, separate caches so they come from memory;
 //! - `bf16_tiles`: the layer matmuls at 512 rows on bf16 AMX tiles (prefill).
@@ -73,6 +74,33 @@ fn report(name: &str, rounds: usize, mut f: impl FnMut(), extra: serde_json::Val
     println!("{line}");
 }
 
+/// Times one step's matmuls (30 layers of `LAYER_SHAPES`, then the LM head) at `m` rows.
+fn step_matmuls<W>(
+    name: &str,
+    a: &Args,
+    layers: &[Vec<W>],
+    lm: &W,
+    m: usize,
+    extra: serde_json::Value,
+    matmul: impl Fn(&W, &[f32], usize, &mut [f32]),
+) {
+    let x = values(m * 1536, 7);
+    let mut out = vec![0f32; m * 49152];
+    report(
+        name,
+        a.rounds,
+        || {
+            for l in layers {
+                for (w, &(n, k)) in l.iter().zip(&LAYER_SHAPES) {
+                    matmul(w, &x[..m * k], m, &mut out[..m * n]);
+                }
+            }
+            matmul(lm, &x[..m * 576], m, &mut out);
+        },
+        extra,
+    );
+}
+
 fn int8_tiles(a: &Args) {
     let mk = |(n, k): (usize, usize), seed: usize| {
         I8TileMatrix::from_f32(&values(n * k, seed), n, k).expect("tile layout")
@@ -81,26 +109,20 @@ fn int8_tiles(a: &Args) {
         .map(|l| LAYER_SHAPES.iter().map(|&s| mk(s, l)).collect())
         .collect();
     let lm = mk((49152, 576), 99);
-    let m = a.rows;
-    let x = values(m * 1536, 7);
-    let mut out = vec![0f32; m * 49152];
     let bytes: usize = 30 * LAYER_SHAPES.iter().map(|(n, k)| n * k).sum::<usize>() + 49152 * 576;
-    report(
+    let extra = json!({"rows": a.rows, "weight_mb": bytes as f64 / 1e6});
+    step_matmuls(
         "int8_tiles",
-        a.rounds,
-        || {
-            for l in &layers {
-                for (w, &(n, k)) in l.iter().zip(&LAYER_SHAPES) {
-                    w.matmul(&x[..m * k], m, &mut out[..m * n]);
-                }
-            }
-            lm.matmul(&x[..m * 576], m, &mut out);
-        },
-        json!({"rows": m, "weight_mb": bytes as f64 / 1e6}),
+        a,
+        &layers,
+        &lm,
+        a.rows,
+        extra,
+        |w, x, m, out| w.matmul(x, m, out),
     );
 }
 
-/// The int8 VNNI kernel (`Q8Matrix`, blocks of 32) on one step's matrix set, at 1 row and at
+/// The int8 VNNI kernel (`Q8Matrix`, blocks of 64) on one step's matrix set, at 1 row and at
 /// `--rows`: the path every step takes on CPUs without AMX.
 fn int8_vnni(a: &Args) {
     let mk = |(n, k): (usize, usize), seed: usize| {
@@ -113,20 +135,14 @@ fn int8_vnni(a: &Args) {
         .collect();
     let lm = mk((49152, 576), 99);
     for m in [1, a.rows] {
-        let x = values(m * 1536, 7);
-        let mut out = vec![0f32; m * 49152];
-        report(
+        step_matmuls(
             "int8_vnni",
-            a.rounds,
-            || {
-                for l in &layers {
-                    for (w, &(n, k)) in l.iter().zip(&LAYER_SHAPES) {
-                        w.matmul(&x[..m * k], m, &mut out[..m * n]);
-                    }
-                }
-                lm.matmul(&x[..m * 576], m, &mut out);
-            },
+            a,
+            &layers,
+            &lm,
+            m,
             json!({"rows": m}),
+            |w, x, m, out| w.matmul(x, m, out),
         );
     }
 }
