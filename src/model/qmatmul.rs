@@ -393,6 +393,12 @@ mod avx512 {
         let xq = xi.qs.as_ptr().add(j * k);
         let xs = xi.scales.as_ptr().add(j * nb);
         let x0 = xi.starts.as_ptr().add(j * nb);
+        // With two or more row passes over a group, the first waits on the group's weights
+        // and the last on nothing (they are in L1): the last asks for the next group's, so
+        // its arithmetic overlaps their loading. One pass (up to 8 rows, batch-1 decode
+        // included) streams at the memory's speed already, and extra requests slowed it.
+        let ahead =
+            (j > 0 && j + MR >= xi.m && g + 1 < w.n / GROUP).then(|| wq.add(nb * CHUNKS * 64));
         let mut acc = [_mm512_setzero_ps(); MR];
         for b in 0..nb {
             let mut dot = [_mm512_setzero_si512(); MR];
@@ -400,6 +406,10 @@ mod avx512 {
                 *d = _mm512_set1_epi32(*x0.add(c * nb + b));
             }
             for t in 0..CHUNKS {
+                if let Some(next) = ahead {
+                    // One line per chunk, into L2, spread over the pass.
+                    _mm_prefetch::<_MM_HINT_T1>(next.add((b * CHUNKS + t) * 64).cast());
+                }
                 let wv = _mm512_loadu_si512(wq.add((b * CHUNKS + t) * 64) as *const _);
                 for (c, d) in dot.iter_mut().enumerate() {
                     // The signed operand, broadcast from memory within the instruction.
