@@ -32,8 +32,9 @@ pub struct ModelSettings {
     /// `model-cards/` (when present), `none` = no adapter (the untrained encoder, whose output
     /// does not describe the ECG). Default `default`.
     pub adapter: String,
-    /// Weight precision: `f32` (exact to the references), `q8_0` (int8, bf16 tiles on AMX CPUs for
-    /// steps of 8+ rows) or `q4_0`. Default `q8_0`.
+    /// Weight precision: `f32` (exact to the references), `q8_0` (int8 weights and inputs in
+    /// blocks of 64; on AMX CPUs int8 tiles for steps of 4-48 rows, bf16 tiles above) or `q4_0`.
+    /// Default `q8_0`.
     pub precision: String,
     /// ECG prefix slots of the untrained encoder (a trained one carries its own). Default 1.
     pub prefix_slots: usize,
