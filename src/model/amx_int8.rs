@@ -11,9 +11,7 @@ use std::ops::Range;
 
 use super::amx::TileConfig;
 use super::huge::HugeBuf;
-#[cfg(target_arch = "x86_64")]
-use super::qmatmul::quantize_rows;
-use super::qmatmul::{quantize_block, OutPtr};
+use super::qmatmul::{quantize_block, quantize_blocks, OutPtr};
 
 /// Output rows per group (columns of a tile).
 const GROUP: usize = 16;
@@ -90,25 +88,7 @@ impl I8TileMatrix {
         let padded = m.div_ceil(TILE_ROWS) * TILE_ROWS;
         let mut q = vec![0i8; padded * self.k];
         let mut scales = vec![0f32; padded * nb];
-        #[cfg(target_arch = "x86_64")]
-        if super::qmatmul::has_avx512() {
-            // SAFETY: AVX-512 F present; `x` holds `m * k` floats, `q` and `scales` at least
-            // `m * k` and `m * nb`.
-            unsafe { quantize_rows(&x[..m * self.k], &mut q, &mut scales) };
-            return I8Input {
-                m,
-                padded,
-                q,
-                scales,
-            };
-        }
-        for (b, (src, dst)) in x[..m * self.k]
-            .chunks_exact(KBLOCK)
-            .zip(q.chunks_exact_mut(KBLOCK))
-            .enumerate()
-        {
-            scales[b] = quantize_block(src, dst);
-        }
+        quantize_blocks(&x[..m * self.k], &mut q, &mut scales);
         I8Input {
             m,
             padded,

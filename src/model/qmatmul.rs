@@ -111,13 +111,32 @@ pub(crate) fn quantize_block(x: &[f32], out: &mut [i8]) -> f32 {
     d
 }
 
-/// `quantize_block` on every block of 64 of `x`, four registers per block.
+/// `quantize_block` on every block of `x` (whole blocks) into `q` (at least `x.len()` bytes) and
+/// `scales` (at least one per block): four AVX-512 registers per block where present.
+pub(crate) fn quantize_blocks(x: &[f32], q: &mut [i8], scales: &mut [f32]) {
+    assert!(x.len().is_multiple_of(BLOCK) && q.len() >= x.len());
+    assert!(scales.len() >= x.len() / BLOCK);
+    #[cfg(target_arch = "x86_64")]
+    if has_avx512() {
+        // SAFETY: AVX-512 F present; lengths checked above.
+        return unsafe { quantize_rows(x, q, scales) };
+    }
+    for (b, (src, dst)) in x
+        .chunks_exact(BLOCK)
+        .zip(q.chunks_exact_mut(BLOCK))
+        .enumerate()
+    {
+        scales[b] = quantize_block(src, dst);
+    }
+}
+
+/// The AVX-512 body of [`quantize_blocks`].
 ///
 /// # Safety
 /// AVX-512 F present; `q` holds `x.len()` bytes, `scales` `x.len() / 64` floats.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
-pub(crate) unsafe fn quantize_rows(x: &[f32], q: &mut [i8], scales: &mut [f32]) {
+unsafe fn quantize_rows(x: &[f32], q: &mut [i8], scales: &mut [f32]) {
     use std::arch::x86_64::*;
     for (b, scale) in scales[..x.len() / BLOCK].iter_mut().enumerate() {
         let src = x.as_ptr().add(b * BLOCK);
@@ -234,26 +253,7 @@ impl Q8Matrix {
         let nb = self.k / BLOCK;
         let mut qs = vec![0i8; m * self.k];
         let mut scales = vec![0f32; m * nb];
-        #[cfg(target_arch = "x86_64")]
-        let simd = has_avx512();
-        #[cfg(not(target_arch = "x86_64"))]
-        let simd = false;
-        if simd {
-            #[cfg(target_arch = "x86_64")]
-            // SAFETY: AVX-512 F present; `x` holds `m * k` floats, `qs` as many bytes and
-            // `scales` one float per block of 64.
-            unsafe {
-                quantize_rows(&x[..m * self.k], &mut qs, &mut scales)
-            };
-        } else {
-            for (b, (src, dst)) in x[..m * self.k]
-                .chunks_exact(BLOCK)
-                .zip(qs.chunks_exact_mut(BLOCK))
-                .enumerate()
-            {
-                scales[b] = quantize_block(src, dst);
-            }
-        }
+        quantize_blocks(&x[..m * self.k], &mut qs, &mut scales);
         let starts = qs
             .chunks_exact(BLOCK)
             .map(|blk| -128 * blk.iter().map(|&v| v as i32).sum::<i32>())
@@ -487,8 +487,7 @@ pub(crate) mod tests {
     fn matmul_equals_dequantized_reference_for_every_batch_shape() {
         for (n, k) in [(16, 64), (48, 192), (32, 576)] {
             let mut w = Q8Matrix::quantize(&data(n * k, n as u32), n, k).expect("quantize");
-            w.amx = None; // the int8 kernel at every row count
-            w.amx_i8 = None;
+            w.drop_tile_copies(); // the int8 kernel at every row count
             for m in [1, 2, 3, 4, 5, 7, 9, 16, 19] {
                 let x = data(m * k, (m * 7) as u32);
                 let mut out = vec![0f32; m * n];
