@@ -6,7 +6,7 @@
 //! (see `kv`); products and sums are f32 either way.
 use half::f16;
 
-use super::kv::KvElem;
+use super::kv::{key_at, KvElem, KEY_BLOCK};
 use super::vecops::dot;
 
 /// Head geometry.
@@ -79,7 +79,8 @@ fn widen<T: KvElem>(src: &[T], dst: &mut [f32]) {
 }
 
 /// Attention of `n` new queries `q: (n, H*D)` (RoPE applied) over the first `total` slots of
-/// the cache buffers `k, v: (Hkv, cap, D)`; query `t` sees slots `0..=before + t`. Writes
+/// the cache buffers: keys `k` in the block layout of [`key_at`], values `v: (Hkv, cap, D)`
+/// (`cap` a multiple of [`KEY_BLOCK`]); query `t` sees slots `0..=before + t`. Writes
 /// `out: (n, H*D)`.
 #[allow(clippy::too_many_arguments)]
 pub fn attend_cached<T: KvLoad>(
@@ -96,10 +97,14 @@ pub fn attend_cached<T: KvLoad>(
 ) {
     let Heads { h, hkv, d } = heads;
     let g = h / hkv;
+    assert!(
+        cap.is_multiple_of(KEY_BLOCK),
+        "cache capacity {cap} not in blocks of 16"
+    );
     #[cfg(target_arch = "x86_64")]
     if d == 64 && super::qmatmul::has_avx512() {
-        // One pass over each kv head's rows for a whole query group (GQA, up to 4 heads): keys
-        // and values are widened from the cache once, not once per query head. Every output
+        // One pass over each kv head's keys and values for a whole query group (GQA, up to 4
+        // heads): each is widened from the cache once, not once per query head. Every output
         // row is written whole.
         let per = if g <= 4 { g } else { 1 };
         let mut scores = vec![0f32; per * total.div_ceil(16) * 16];
@@ -135,7 +140,9 @@ pub fn attend_cached<T: KvLoad>(
             let qrow = &q[(t * h + head) * d..][..d];
             let mut max = f32::NEG_INFINITY;
             for (s, score) in scores[..limit].iter_mut().enumerate() {
-                widen(&k[kbase + s * d..][..d], &mut row);
+                for (i, r) in row.iter_mut().enumerate() {
+                    *r = k[key_at(cap, d, head / g, s, i)].to_f32();
+                }
                 *score = dot(qrow, &row) * scale;
                 max = max.max(*score);
             }
@@ -163,58 +170,6 @@ mod avx512 {
     use super::KvLoad;
     use crate::model::act::avx512::exp;
 
-    /// Sums each of 16 vectors: lane `e` of the result is the sum of `acc[4 * (e % 4) + e / 4]`
-    /// (a transpose-and-add tree, far cheaper than 16 horizontal reductions). Callers store the
-    /// dot product of key `4 * (i % 4) + i / 4` in `acc[i]`, so lane `e` is key `e`.
-    #[inline]
-    #[target_feature(enable = "avx512f")]
-    unsafe fn reduce16(acc: &[__m512; 16]) -> __m512 {
-        let mut r = [_mm512_setzero_ps(); 8];
-        for (i, ri) in r.iter_mut().enumerate() {
-            let (a, b) = (acc[2 * i], acc[2 * i + 1]);
-            let t1 = _mm512_shuffle_f32x4::<0b01_00_01_00>(a, b);
-            let t2 = _mm512_shuffle_f32x4::<0b11_10_11_10>(a, b);
-            *ri = _mm512_add_ps(t1, t2);
-        }
-        let mut s = [_mm512_setzero_ps(); 4];
-        for (j, sj) in s.iter_mut().enumerate() {
-            let (a, b) = (r[2 * j], r[2 * j + 1]);
-            let t1 = _mm512_shuffle_f32x4::<0b10_00_10_00>(a, b);
-            let t2 = _mm512_shuffle_f32x4::<0b11_01_11_01>(a, b);
-            *sj = _mm512_add_ps(t1, t2);
-        }
-        let w = |a: __m512, b: __m512| {
-            _mm512_add_ps(_mm512_unpacklo_ps(a, b), _mm512_unpackhi_ps(a, b))
-        };
-        let (wa, wb) = (w(s[0], s[1]), w(s[2], s[3]));
-        let (da, db) = (_mm512_castps_pd(wa), _mm512_castps_pd(wb));
-        _mm512_add_ps(
-            _mm512_castpd_ps(_mm512_unpacklo_pd(da, db)),
-            _mm512_castpd_ps(_mm512_unpackhi_pd(da, db)),
-        )
-    }
-
-    /// Dot products of `q` (four registers) with key rows `0..count` (at most 16) of `k`
-    /// (rows of 64), in key order.
-    #[inline]
-    #[target_feature(enable = "avx512f")]
-    unsafe fn scores16<T: KvLoad>(qv: &[__m512; 4], k: *const T, count: usize) -> __m512 {
-        let mut acc = [_mm512_setzero_ps(); 16];
-        for (i, a) in acc.iter_mut().enumerate() {
-            let key = 4 * (i % 4) + i / 4;
-            if key >= count {
-                continue;
-            }
-            let kp = k.add(key * 64);
-            let x = _mm512_mul_ps(qv[0], T::load16(kp));
-            let y = _mm512_mul_ps(qv[1], T::load16(kp.add(16)));
-            let x = _mm512_fmadd_ps(qv[2], T::load16(kp.add(32)), x);
-            let y = _mm512_fmadd_ps(qv[3], T::load16(kp.add(48)), y);
-            *a = _mm512_add_ps(x, y);
-        }
-        reduce16(&acc)
-    }
-
     /// How many of `limit` keys block `b` (of 16) holds, and their lanes.
     #[inline]
     fn block_keys(limit: usize, b: usize) -> (usize, __mmask16) {
@@ -238,37 +193,17 @@ mod avx512 {
         }
     }
 
-    /// Rows `0..count` of `k` (rows of 64) as f32: the rows themselves for an f32 cache,
-    /// else widened into `buf` (16 rows).
-    #[inline]
-    #[target_feature(enable = "avx512f")]
-    unsafe fn widened<T: KvLoad>(
-        k: *const T,
-        count: usize,
-        buf: &mut [f32; 16 * 64],
-    ) -> *const f32 {
-        if std::mem::size_of::<T>() == 4 {
-            return k.cast();
-        }
-        for r in 0..count {
-            for i in 0..4 {
-                _mm512_storeu_ps(
-                    buf.as_mut_ptr().add(r * 64 + 16 * i),
-                    T::load16(k.add(r * 64 + 16 * i)),
-                );
-            }
-        }
-        buf.as_ptr()
-    }
-
     /// The `G` query heads of one GQA group (rows of 64 in `q`, `o`) against the same `limit`
-    /// key/value rows: each block of 16 keys is widened once and scored for every head, each
-    /// value row is loaded once and accumulated into every head's output (4 G independent
+    /// keys and values of one kv head: each block of 16 keys (stored dimension-major, see
+    /// `kv::key_at`) is widened one dimension at a time and scored for every head with
+    /// multiply-adds of broadcast query values (4 partial sums per head, no horizontal sums);
+    /// each value row is loaded once and accumulated into every head's output (4 G independent
     /// chains).
     ///
     /// # Safety
-    /// AVX-512 F present; `k`, `v` hold `limit` rows of 64; `q`, `o` hold `G` rows of 64;
-    /// `scores` holds `G` times `limit` rounded up to 16.
+    /// AVX-512 F present; `k` holds `limit` keys rounded up to whole blocks of 16 x 64, `v`
+    /// `limit` rows of 64; `q`, `o` hold `G` rows of 64; `scores` holds `G` times `limit`
+    /// rounded up to 16.
     #[target_feature(enable = "avx512f")]
     pub unsafe fn group64<T: KvLoad, const G: usize>(
         q: &[f32],
@@ -282,30 +217,36 @@ mod avx512 {
         let blocks = limit.div_ceil(16);
         let stride = blocks * 16;
         debug_assert!(scores.len() >= G * stride && q.len() >= G * 64 && o.len() >= G * 64);
-        let sc = _mm512_set1_ps(scale);
-        let mut qv = [[_mm512_setzero_ps(); 4]; G];
-        for (h, qh) in qv.iter_mut().enumerate() {
-            for (i, r) in qh.iter_mut().enumerate() {
-                *r = _mm512_mul_ps(sc, _mm512_loadu_ps(q.as_ptr().add(h * 64 + 16 * i)));
-            }
+        // The queries, scaled, as scalars to broadcast.
+        let mut qs = [0f32; 4 * 64];
+        for (x, &y) in qs[..G * 64].iter_mut().zip(&q[..G * 64]) {
+            *x = y * scale;
         }
         let sp = scores.as_mut_ptr();
-        let mut buf = [0f32; 16 * 64];
         let mut maxv = [_mm512_set1_ps(f32::NEG_INFINITY); G];
         for b in 0..blocks {
-            let (count, mask) = block_keys(limit, b);
+            let (_, mask) = block_keys(limit, b);
             // Two blocks ahead: the keys, then the first values.
             if b + 2 < blocks {
-                prefetch_rows(
-                    k.as_ptr().add((b + 2) * 16 * 64),
-                    (limit - (b + 2) * 16).min(16),
-                );
+                prefetch_rows(k.as_ptr().add((b + 2) * 16 * 64), 16);
             } else if let Some(rows) = limit.checked_sub((b + 2 - blocks) * 16) {
                 prefetch_rows(v.as_ptr().add((b + 2 - blocks) * 16 * 64), rows.min(16));
             }
-            let kb = widened(k.as_ptr().add(b * 16 * 64), count, &mut buf);
-            for h in 0..G {
-                let s = scores16(&qv[h], kb, count);
+            // Lanes past `limit` in the last block hold whatever the cache has there; they are
+            // masked out of the maximum and the sum and never weight a value.
+            let kb = k.as_ptr().add(b * 16 * 64);
+            let mut acc = [[_mm512_setzero_ps(); 4]; G];
+            for i in (0..64).step_by(4) {
+                for u in 0..4 {
+                    let kd = T::load16(kb.add((i + u) * 16));
+                    for (h, ah) in acc.iter_mut().enumerate() {
+                        let qd = _mm512_set1_ps(qs[h * 64 + i + u]);
+                        ah[u] = _mm512_fmadd_ps(qd, kd, ah[u]);
+                    }
+                }
+            }
+            for (h, ah) in acc.iter().enumerate() {
+                let s = _mm512_add_ps(_mm512_add_ps(ah[0], ah[1]), _mm512_add_ps(ah[2], ah[3]));
                 maxv[h] = _mm512_mask_max_ps(maxv[h], mask, maxv[h], s);
                 _mm512_storeu_ps(sp.add(h * stride + b * 16), s);
             }
@@ -363,6 +304,7 @@ mod tests {
     use candle_core::{Device, Tensor, D};
 
     use super::*;
+    use crate::model::kv::keys_to_blocks;
 
     type Result<T> = candle_core::Result<T>;
 
@@ -410,13 +352,13 @@ mod tests {
         // d = 64 with query groups of 1-4 runs the grouped AVX-512 kernel, a group of 6 the
         // per-head one, d = 16 the portable loop.
         for (h, hkv, d, cap) in [
-            (6, 2, 16, 40),
-            (9, 3, 64, 40),
-            (9, 3, 64, 200),
-            (4, 4, 64, 40),
-            (8, 4, 64, 40),
-            (8, 2, 64, 40),
-            (12, 2, 64, 40),
+            (6, 2, 16, 48),
+            (9, 3, 64, 48),
+            (9, 3, 64, 208),
+            (4, 4, 64, 48),
+            (8, 4, 64, 48),
+            (8, 2, 64, 48),
+            (12, 2, 64, 48),
         ] {
             let k = Tensor::randn(0f32, 1f32, (hkv, cap, d), &dev)?;
             let v = Tensor::randn(0f32, 1f32, (hkv, cap, d), &dev)?;
@@ -439,7 +381,10 @@ mod tests {
                     v.flatten_all()?.to_vec1::<f32>()?,
                 );
                 let heads = Heads { h, hkv, d };
-                attend_cached(&qt, n, &kv, &vv, cap, before, total, heads, scale, &mut out);
+                let kblocks = keys_to_blocks(&kv, hkv, cap, d);
+                attend_cached(
+                    &qt, n, &kblocks, &vv, cap, before, total, heads, scale, &mut out,
+                );
                 let got = Tensor::from_vec(out, (n, h * d), &dev)?;
                 let want = reference(&q, &k, &v, before, total);
                 let diff = (got - want)?.abs()?.max_all()?.to_scalar::<f32>()?;
@@ -454,7 +399,10 @@ mod tests {
                     Tensor::from_vec(f, (hkv, cap, d), &dev)
                 };
                 let mut out = vec![0f32; n * h * d];
-                attend_cached(&qt, n, &kh, &vh, cap, before, total, heads, scale, &mut out);
+                let khb = keys_to_blocks(&kh, hkv, cap, d);
+                attend_cached(
+                    &qt, n, &khb, &vh, cap, before, total, heads, scale, &mut out,
+                );
                 let got = Tensor::from_vec(out, (n, h * d), &dev)?;
                 let want = reference(&q, &round(&kh)?, &round(&vh)?, before, total);
                 let diff = (got - want)?.abs()?.max_all()?.to_scalar::<f32>()?;

@@ -10,6 +10,42 @@ use half::f16;
 use super::config::LlamaConfig;
 use super::error::{ModelError, Result};
 
+/// Keys per block of the key layout (one AVX-512 register of f32 lanes).
+pub const KEY_BLOCK: usize = 16;
+
+/// Where dimension `i` of key `s` of kv head `h` lives in a key buffer of `cap` slots per head
+/// (a multiple of [`KEY_BLOCK`]) and `d` dimensions: each head's keys in blocks of 16, each
+/// block stored dimension-major (`[h][s / 16][i][s % 16]`), so one load holds one dimension of
+/// 16 keys and attention scores 16 keys with plain multiply-adds, no horizontal sums. Values
+/// stay row-major, `(Hkv, cap, D)`.
+#[inline]
+pub fn key_at(cap: usize, d: usize, h: usize, s: usize, i: usize) -> usize {
+    (h * cap + s / KEY_BLOCK * KEY_BLOCK) * d + i * KEY_BLOCK + s % KEY_BLOCK
+}
+
+/// Writes key row `src` (`d` values) as key `s` of head `h`, converting.
+pub fn put_key<T: KvElem>(keys: &mut [T], cap: usize, d: usize, h: usize, s: usize, src: &[f32]) {
+    let base = key_at(cap, d, h, s, 0);
+    for (i, &x) in src[..d].iter().enumerate() {
+        keys[base + i * KEY_BLOCK] = T::from_f32(x);
+    }
+}
+
+/// Row-major keys `(Hkv, cap, D)` in the block layout of [`key_at`] (`cap` a multiple of
+/// [`KEY_BLOCK`]).
+pub fn keys_to_blocks<T: Copy>(rows: &[T], hkv: usize, cap: usize, d: usize) -> Vec<T> {
+    assert!(cap.is_multiple_of(KEY_BLOCK) && rows.len() == hkv * cap * d);
+    let mut out = rows.to_vec();
+    for h in 0..hkv {
+        for s in 0..cap {
+            for i in 0..d {
+                out[key_at(cap, d, h, s, i)] = rows[(h * cap + s) * d + i];
+            }
+        }
+    }
+    out
+}
+
 /// Element type of the cache buffers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum KvDtype {
@@ -44,24 +80,51 @@ impl KvElem for f16 {
     }
 }
 
-/// One layer's keys and values, `(Hkv, capacity, D)` each.
+/// One layer's keys (the block layout of [`key_at`]) and values (`(Hkv, capacity, D)`).
 #[derive(Debug)]
 enum LayerBuf {
     F32(Vec<f32>, Vec<f32>),
     F16(Vec<f16>, Vec<f16>),
 }
 
-/// A copy of `(Hkv, old, D)` with room for `cap` slots per head, the first `len` slots kept.
-fn grow<T: KvElem>(b: &[T], hkv: usize, d: usize, old: usize, cap: usize, len: usize) -> Vec<T> {
+/// A copy of a buffer of `old` slots per head with room for `cap`, the first `len` slots
+/// kept. `rows` is the slots' span in elements from the head's start: whole blocks of 16 keys
+/// for keys, rows for values (either way the head's first `rows` elements).
+fn grow<T: KvElem>(b: &[T], hkv: usize, d: usize, old: usize, cap: usize, rows: usize) -> Vec<T> {
     let mut bigger = vec![T::ZERO; hkv * cap * d];
     for h in 0..hkv {
-        bigger[h * cap * d..][..len * d].copy_from_slice(&b[h * old * d..][..len * d]);
+        bigger[h * cap * d..][..rows].copy_from_slice(&b[h * old * d..][..rows]);
     }
     bigger
 }
 
+/// Appends the first `len` keys of head `h` as rows of `d`, f32.
+fn keys_f32<T: KvElem>(b: &[T], cap: usize, d: usize, h: usize, len: usize, out: &mut Vec<f32>) {
+    for s in 0..len {
+        out.extend((0..d).map(|i| b[key_at(cap, d, h, s, i)].to_f32()));
+    }
+}
+
 fn to_f32<T: KvElem>(b: &[T], out: &mut Vec<f32>) {
     out.extend(b.iter().map(|v| v.to_f32()));
+}
+
+/// Writes `n` key rows and value rows of head `h` from slot `at`, converting.
+#[allow(clippy::too_many_arguments)]
+fn put_rows<T: KvElem>(
+    kb: &mut [T],
+    vb: &mut [T],
+    cap: usize,
+    d: usize,
+    h: usize,
+    at: usize,
+    ks: &[f32],
+    vs: &[f32],
+) {
+    for (t, row) in ks.chunks_exact(d).enumerate() {
+        put_key(kb, cap, d, h, at + t, row);
+    }
+    put(&mut vb[(h * cap + at) * d..][..vs.len()], vs);
 }
 
 impl LayerBuf {
@@ -79,43 +142,50 @@ impl LayerBuf {
         }
     }
 
-    /// Writes keys `ks` and values `vs` at `at`, converting.
-    fn put(&mut self, at: usize, ks: &[f32], vs: &[f32]) {
+    /// Writes head `h`'s key rows `ks` and value rows `vs` (rows of `d`) from slot `at`.
+    #[allow(clippy::too_many_arguments)]
+    fn put(&mut self, cap: usize, d: usize, h: usize, at: usize, ks: &[f32], vs: &[f32]) {
         match self {
-            LayerBuf::F32(k, v) => {
-                k[at..at + ks.len()].copy_from_slice(ks);
-                v[at..at + vs.len()].copy_from_slice(vs);
-            }
-            LayerBuf::F16(k, v) => {
-                put(&mut k[at..at + ks.len()], ks);
-                put(&mut v[at..at + vs.len()], vs);
-            }
+            LayerBuf::F32(k, v) => put_rows(k, v, cap, d, h, at, ks, vs),
+            LayerBuf::F16(k, v) => put_rows(k, v, cap, d, h, at, ks, vs),
         }
     }
 
-    /// Appends `len` keys and values from `at` to `ko`, `vo` as f32.
-    fn get(&self, at: usize, len: usize, ko: &mut Vec<f32>, vo: &mut Vec<f32>) {
+    /// Appends head `h`'s first `len` keys and values to `ko`, `vo` as f32 rows.
+    #[allow(clippy::too_many_arguments)]
+    fn get(
+        &self,
+        cap: usize,
+        d: usize,
+        h: usize,
+        len: usize,
+        ko: &mut Vec<f32>,
+        vo: &mut Vec<f32>,
+    ) {
+        let vals = (h * cap * d)..(h * cap + len) * d;
         match self {
             LayerBuf::F32(k, v) => {
-                to_f32(&k[at..at + len], ko);
-                to_f32(&v[at..at + len], vo);
+                keys_f32(k, cap, d, h, len, ko);
+                to_f32(&v[vals], vo);
             }
             LayerBuf::F16(k, v) => {
-                to_f32(&k[at..at + len], ko);
-                to_f32(&v[at..at + len], vo);
+                keys_f32(k, cap, d, h, len, ko);
+                to_f32(&v[vals], vo);
             }
         }
     }
 
     fn grown(&self, hkv: usize, d: usize, old: usize, cap: usize, len: usize) -> Self {
+        // Keys move in whole blocks (their layout within a head does not depend on `cap`).
+        let (krows, vrows) = (len.div_ceil(KEY_BLOCK) * KEY_BLOCK * d, len * d);
         match self {
             LayerBuf::F32(k, v) => LayerBuf::F32(
-                grow(k, hkv, d, old, cap, len),
-                grow(v, hkv, d, old, cap, len),
+                grow(k, hkv, d, old, cap, krows),
+                grow(v, hkv, d, old, cap, vrows),
             ),
             LayerBuf::F16(k, v) => LayerBuf::F16(
-                grow(k, hkv, d, old, cap, len),
-                grow(v, hkv, d, old, cap, len),
+                grow(k, hkv, d, old, cap, krows),
+                grow(v, hkv, d, old, cap, vrows),
             ),
         }
     }
@@ -128,7 +198,8 @@ pub fn put<T: KvElem>(dst: &mut [T], src: &[f32]) {
     }
 }
 
-/// One layer's key and value buffers, `(Hkv, capacity, D)` row-major, in their element type.
+/// One layer's key buffer (the block layout of [`key_at`]) and value buffer (`(Hkv, capacity,
+/// D)` row-major), in their element type.
 pub enum LayerMut<'a> {
     F32(&'a mut [f32], &'a mut [f32]),
     F16(&'a mut [f16], &'a mut [f16]),
@@ -136,7 +207,7 @@ pub enum LayerMut<'a> {
 
 #[derive(Debug)]
 pub struct SeqCache {
-    /// Per layer, keys and values `(Hkv, capacity, D)` row-major.
+    /// Per layer, keys (the block layout of [`key_at`]) and values `(Hkv, capacity, D)`.
     layers: Vec<LayerBuf>,
     hkv: usize,
     d: usize,
@@ -148,8 +219,9 @@ pub struct SeqCache {
 }
 
 impl SeqCache {
-    /// A cache with room for `capacity` slots (prefix included). A `growable` cache reallocates
-    /// (doubling) when full; a fixed one returns `CacheFull`.
+    /// A cache with room for `capacity` slots (prefix included), rounded up to whole blocks of
+    /// [`KEY_BLOCK`]. A `growable` cache reallocates (doubling) when full; a fixed one returns
+    /// `CacheFull`.
     pub fn new(
         cfg: &LlamaConfig,
         capacity: usize,
@@ -158,7 +230,7 @@ impl SeqCache {
         dev: &Device,
     ) -> Result<Self> {
         let (hkv, d) = (cfg.num_key_value_heads, cfg.head_dim());
-        let capacity = capacity.max(1);
+        let capacity = capacity.max(1).next_multiple_of(KEY_BLOCK);
         Ok(SeqCache {
             layers: (0..cfg.num_hidden_layers)
                 .map(|_| LayerBuf::new(dtype, hkv * capacity * d))
@@ -208,7 +280,7 @@ impl SeqCache {
                 capacity: self.capacity,
             });
         }
-        let new_cap = needed.max(self.capacity * 2);
+        let new_cap = needed.max(self.capacity * 2).next_multiple_of(KEY_BLOCK);
         let (hkv, d, old, len) = (self.hkv, self.d, self.capacity, self.len);
         for buf in self.layers.iter_mut() {
             *buf = buf.grown(hkv, d, old, new_cap, len);
@@ -253,9 +325,8 @@ impl SeqCache {
             });
         }
         for h in 0..hkv {
-            let dst = (h * cap + self.len) * d;
             let src = h * n * d..(h + 1) * n * d;
-            self.layers[layer].put(dst, &k[src.clone()], &v[src]);
+            self.layers[layer].put(cap, d, h, self.len, &k[src.clone()], &v[src]);
         }
         Ok(())
     }
@@ -267,7 +338,7 @@ impl SeqCache {
         let mut ko = Vec::with_capacity(hkv * upto * d);
         let mut vo = Vec::with_capacity(hkv * upto * d);
         for h in 0..hkv {
-            self.layers[layer].get(h * cap * d, upto * d, &mut ko, &mut vo);
+            self.layers[layer].get(cap, d, h, upto, &mut ko, &mut vo);
         }
         Ok((
             Tensor::from_vec(ko, (hkv, upto, d), &self.device)?,
@@ -275,8 +346,8 @@ impl SeqCache {
         ))
     }
 
-    /// The key and value buffers of `layer`, `(Hkv, capacity, D)` row-major, for in-place
-    /// writes and fused attention.
+    /// The key buffer (the block layout of [`key_at`]) and value buffer (`(Hkv, capacity, D)`
+    /// row-major) of `layer`, for in-place writes and fused attention.
     pub fn layer_mut(&mut self, layer: usize) -> LayerMut<'_> {
         match &mut self.layers[layer] {
             LayerBuf::F32(k, v) => LayerMut::F32(k, v),
@@ -296,5 +367,84 @@ impl SeqCache {
     /// Bytes held by the buffers.
     pub fn bytes(&self) -> usize {
         self.layers.iter().map(LayerBuf::bytes).sum()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cfg() -> LlamaConfig {
+        LlamaConfig {
+            vocab_size: 8,
+            hidden_size: 32,
+            intermediate_size: 64,
+            num_hidden_layers: 2,
+            num_attention_heads: 4,
+            num_key_value_heads: 2,
+            rms_norm_eps: 1e-5,
+            rope_theta: 10000.0,
+            max_position_embeddings: 64,
+            tie_word_embeddings: false,
+        }
+    }
+
+    #[test]
+    fn key_blocks_are_dimension_major_per_16_keys() {
+        let (cap, d) = (32, 4);
+        assert_eq!(key_at(cap, d, 0, 0, 0), 0);
+        assert_eq!(key_at(cap, d, 0, 1, 0), 1);
+        assert_eq!(key_at(cap, d, 0, 0, 1), 16);
+        assert_eq!(key_at(cap, d, 0, 17, 2), 16 * d + 2 * 16 + 1);
+        assert_eq!(key_at(cap, d, 1, 0, 0), cap * d);
+        let rows: Vec<u32> = (0..(2 * cap * d) as u32).collect();
+        let blocks = keys_to_blocks(&rows, 2, cap, d);
+        for h in 0..2 {
+            for s in 0..cap {
+                for i in 0..d {
+                    assert_eq!(blocks[key_at(cap, d, h, s, i)], rows[(h * cap + s) * d + i]);
+                }
+            }
+        }
+    }
+
+    /// Writes, growth and views keep every key and value where the layout says, for both
+    /// element types.
+    #[test]
+    fn writes_survive_growth_and_read_back_as_rows() -> Result<()> {
+        let c = cfg();
+        let (hkv, d) = (c.num_key_value_heads, c.head_dim());
+        for dtype in [KvDtype::F32, KvDtype::F16] {
+            let mut cache = SeqCache::new(&c, 5, true, dtype, &Device::Cpu)?;
+            assert_eq!(cache.capacity(), KEY_BLOCK, "rounded up to a block");
+            let mut want_k = vec![Vec::new(); hkv];
+            let mut want_v = vec![Vec::new(); hkv];
+            for (step, n) in [3usize, 11, 1, 20].into_iter().enumerate() {
+                cache.reserve(n)?;
+                let k: Vec<f32> = (0..hkv * n * d).map(|i| (step * 400 + i) as f32).collect();
+                let v: Vec<f32> = k.iter().map(|x| -x).collect();
+                for layer in 0..c.num_hidden_layers {
+                    cache.write_slices(layer, n, &k, &v)?;
+                }
+                for h in 0..hkv {
+                    want_k[h].extend_from_slice(&k[h * n * d..(h + 1) * n * d]);
+                    want_v[h].extend_from_slice(&v[h * n * d..(h + 1) * n * d]);
+                }
+                cache.advance(n);
+            }
+            assert_eq!(cache.len(), 35);
+            assert!(cache.capacity() >= 35 && cache.capacity().is_multiple_of(KEY_BLOCK));
+            for layer in 0..c.num_hidden_layers {
+                let (k, v) = cache.view(layer, 35)?;
+                let (k, v) = (
+                    k.flatten_all()?.to_vec1::<f32>()?,
+                    v.flatten_all()?.to_vec1::<f32>()?,
+                );
+                // the values are integers below 2048, exact in f16
+                assert_eq!(k, want_k.concat(), "{dtype:?} keys, layer {layer}");
+                assert_eq!(v, want_v.concat(), "{dtype:?} values, layer {layer}");
+            }
+        }
+        Ok(())
     }
 }

@@ -50,9 +50,9 @@ impl CachedRows {
         let Heads { hkv, d, .. } = self.heads;
         for t in 0..self.n {
             for hh in 0..hkv {
-                let dst = (hh * self.cap + self.before + t) * d;
-                let src = (t * hkv + hh) * d;
-                kv::put(&mut kb[dst..dst + d], &k[src..src + d]);
+                let (slot, src) = (self.before + t, (t * hkv + hh) * d);
+                kv::put_key(kb, self.cap, d, hh, slot, &k[src..src + d]);
+                let dst = (hh * self.cap + slot) * d;
                 kv::put(&mut vb[dst..dst + d], &v[src..src + d]);
             }
         }
