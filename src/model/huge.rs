@@ -6,8 +6,10 @@
 //! `MADV_HUGEPAGE` (the default `madvise` mode of transparent huge pages), so weight buffers are
 //! carved from 2 MiB-aligned mappings of 32 MiB (chunks), marked before their pages are first
 //! touched. Many small matrices share one chunk, so no huge page is mostly empty; a chunk is
-//! unmapped when the last buffer in it is dropped. Where mappings are refused (another OS, `mmap`
-//! failing) the buffer is an ordinary `Vec`, and only the speed differs.
+//! unmapped when the last buffer in it is dropped, and a dropped buffer hands its whole pages
+//! back at once. KV caches live here too ([`HugeBuf::zeroed`]: a batched step reads thousands of
+//! short key/value runs, one or two pages each on 4 KiB pages). Where mappings are refused
+//! (another OS, `mmap` failing) the buffer is an ordinary `Vec`, and only the speed differs.
 use std::ops::{Deref, DerefMut};
 
 /// Bytes of one huge page (x86-64 and aarch64 with 4 KiB base pages).
@@ -46,6 +48,24 @@ impl<T: Copy + Default> HugeBuf<T> {
         }
     }
 
+    /// `len` zeros, like [`Self::new`] for types whose default is all zero bits, but a mapped
+    /// buffer is left as the OS hands it out (fresh pages read as zero), so pages are faulted in
+    /// when first written, not all at once here (for caches that fill gradually).
+    pub fn zeroed(len: usize) -> Self
+    where
+        T: ZeroBits,
+    {
+        #[cfg(target_os = "linux")]
+        if len > 0 && std::mem::align_of::<T>() <= ALIGN && huge_pages_wanted() {
+            if let Some(s) = mapped::Slot::new_untouched(len) {
+                return HugeBuf {
+                    inner: Inner::Mapped(s),
+                };
+            }
+        }
+        Self::new(len)
+    }
+
     /// A copy of `src`.
     pub fn from_slice(src: &[T]) -> Self {
         let mut b = Self::new(src.len());
@@ -58,6 +78,17 @@ impl<T: Copy + Default> HugeBuf<T> {
         !matches!(self.inner, Inner::Heap(_))
     }
 }
+
+/// Types whose default value is all zero bits (so fresh anonymous pages already hold it).
+///
+/// # Safety
+/// `T::default()` must be the all-zero bit pattern, and all-zero bits a valid `T`.
+pub unsafe trait ZeroBits: Copy + Default {}
+// SAFETY: 0.0 and 0 are all zero bits.
+unsafe impl ZeroBits for f32 {}
+unsafe impl ZeroBits for half::f16 {}
+unsafe impl ZeroBits for u8 {}
+unsafe impl ZeroBits for i8 {}
 
 /// `MEIT_NO_HUGEPAGES` keeps every buffer on the heap (for measurements).
 fn huge_pages_wanted() -> bool {
@@ -180,12 +211,45 @@ mod mapped {
         _values: PhantomData<T>,
     }
 
+    impl<T> Drop for Slot<T> {
+        /// A chunk is unmapped only when its last slot goes, so a dropped slot gives its whole
+        /// pages back now (a chunk shared with a long-lived buffer would otherwise keep a
+        /// finished sequence's cache resident). Only pages wholly inside the slot: the partial
+        /// pages at its ends may hold neighbours' data.
+        fn drop(&mut self) {
+            const PAGE: usize = 4096;
+            let start = self.data.as_ptr() as usize;
+            let end = start + self.len * std::mem::size_of::<T>();
+            let (lo, hi) = (start.next_multiple_of(PAGE), end / PAGE * PAGE);
+            if hi > lo {
+                // SAFETY: whole pages inside this slot's range, which no one else uses and no
+                // one reads after the drop; the mapping stays valid (zero pages on next touch).
+                unsafe { libc::madvise(lo as *mut libc::c_void, hi - lo, libc::MADV_DONTNEED) };
+            }
+        }
+    }
+
     // SAFETY: the slot's range is owned exclusively, like a `Vec<T>`'s buffer.
     unsafe impl<T: Send> Send for Slot<T> {}
     unsafe impl<T: Sync> Sync for Slot<T> {}
 
     impl<T: Copy + Default> Slot<T> {
         pub fn new(len: usize) -> Option<Self> {
+            let slot = Self::new_untouched(len)?;
+            // Fresh anonymous pages read as zero; fill with the default value as a `Vec` would
+            // (which also faults the pages in now rather than in the first step).
+            // SAFETY: the range is this slot's alone.
+            unsafe {
+                for i in 0..len {
+                    slot.data.as_ptr().add(i).write(T::default());
+                }
+            }
+            Some(slot)
+        }
+
+        /// A slot whose memory is as mapped: never handed out before, so still the zero pages
+        /// of a fresh anonymous mapping (callers use it only for types valid as zero bits).
+        pub fn new_untouched(len: usize) -> Option<Self> {
             let bytes = len.checked_mul(std::mem::size_of::<T>())?;
             let (chunk, offset) = if bytes > CHUNK / 2 {
                 (Arc::new(Chunk::new(bytes)?), 0)
@@ -204,14 +268,6 @@ mod mapped {
             // start (so aligned for `T`, checked by the caller), not handed out before.
             let data = unsafe { chunk.start.as_ptr().add(offset) }.cast::<T>();
             let data = NonNull::new(data)?;
-            // Fresh anonymous pages read as zero; fill with the default value as a `Vec` would
-            // (which also faults the pages in now rather than in the first step).
-            // SAFETY: as above, the range is this slot's alone.
-            unsafe {
-                for i in 0..len {
-                    data.as_ptr().add(i).write(T::default());
-                }
-            }
             Some(Slot {
                 _chunk: chunk,
                 data,
@@ -261,5 +317,10 @@ mod tests {
         }
         let empty = HugeBuf::<f32>::new(0);
         assert!(empty.is_empty());
+        let mut z = HugeBuf::<half::f16>::zeroed(5000);
+        assert!(z.iter().all(|v| v.to_f32() == 0.0));
+        z[4999] = half::f16::ONE;
+        assert_eq!(z[4999], half::f16::ONE);
+        assert_eq!(b[1], 1.0, "a zeroed slot does not overlap earlier ones");
     }
 }

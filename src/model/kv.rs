@@ -3,12 +3,14 @@
 //!
 //! Elements are f32 (the exact path) or f16 ([`KvDtype`]): with quantized weights a batched
 //! decode step reads more cache than weights at a few hundred tokens of context, and f16 halves
-//! that (as llama.cpp's default cache type does).
+//! that (as llama.cpp's default cache type does). The buffers are on transparent huge pages
+//! (see `huge`), faulted in as the cache fills.
 use candle_core::{Device, Tensor};
 use half::f16;
 
 use super::config::LlamaConfig;
 use super::error::{ModelError, Result};
+use super::huge::{HugeBuf, ZeroBits};
 
 /// Keys per block of the key layout (one AVX-512 register of f32 lanes).
 pub const KEY_BLOCK: usize = 16;
@@ -83,15 +85,22 @@ impl KvElem for f16 {
 /// One layer's keys (the block layout of [`key_at`]) and values (`(Hkv, capacity, D)`).
 #[derive(Debug)]
 enum LayerBuf {
-    F32(Vec<f32>, Vec<f32>),
-    F16(Vec<f16>, Vec<f16>),
+    F32(HugeBuf<f32>, HugeBuf<f32>),
+    F16(HugeBuf<f16>, HugeBuf<f16>),
 }
 
 /// A copy of a buffer of `old` slots per head with room for `cap`, the first `len` slots
 /// kept. `rows` is the slots' span in elements from the head's start: whole blocks of 16 keys
 /// for keys, rows for values (either way the head's first `rows` elements).
-fn grow<T: KvElem>(b: &[T], hkv: usize, d: usize, old: usize, cap: usize, rows: usize) -> Vec<T> {
-    let mut bigger = vec![T::ZERO; hkv * cap * d];
+fn grow<T: KvElem + ZeroBits>(
+    b: &[T],
+    hkv: usize,
+    d: usize,
+    old: usize,
+    cap: usize,
+    rows: usize,
+) -> HugeBuf<T> {
+    let mut bigger = HugeBuf::zeroed(hkv * cap * d);
     for h in 0..hkv {
         bigger[h * cap * d..][..rows].copy_from_slice(&b[h * old * d..][..rows]);
     }
@@ -130,8 +139,8 @@ fn put_rows<T: KvElem>(
 impl LayerBuf {
     fn new(dtype: KvDtype, len: usize) -> Self {
         match dtype {
-            KvDtype::F32 => LayerBuf::F32(vec![0.0; len], vec![0.0; len]),
-            KvDtype::F16 => LayerBuf::F16(vec![f16::ZERO; len], vec![f16::ZERO; len]),
+            KvDtype::F32 => LayerBuf::F32(HugeBuf::zeroed(len), HugeBuf::zeroed(len)),
+            KvDtype::F16 => LayerBuf::F16(HugeBuf::zeroed(len), HugeBuf::zeroed(len)),
         }
     }
 

@@ -83,7 +83,14 @@ fn amx_i8_max_rows() -> usize {
 /// 236 vs 275 at 48, even at 64).
 pub const AMX_I8_MAX_ROWS: usize = 48;
 
+thread_local! {
+    /// The calling thread's quantized input, reused across calls (a prefill input is hundreds
+    /// of KiB; allocating and zeroing it per matmul showed in profiles).
+    static INPUT: std::cell::RefCell<QInput> = std::cell::RefCell::new(QInput::default());
+}
+
 /// Inputs quantized per block.
+#[derive(Default)]
 struct QInput {
     m: usize,
     /// `m * k` values, row-major.
@@ -94,6 +101,39 @@ struct QInput {
     /// weights' +128 bias).
     starts: Vec<i32>,
 }
+
+impl QInput {
+    /// Quantizes the `m` rows of `k` values in `x`, reusing the buffers; rows are split across
+    /// the worker pool when there are many (prefill), so the other threads do not wait.
+    fn fill(&mut self, x: &[f32], m: usize, k: usize) {
+        let nb = k / BLOCK;
+        self.m = m;
+        self.qs.resize(m * k, 0);
+        self.scales.resize(m * nb, 0.0);
+        self.starts.resize(m * nb, 0);
+        let (qp, sp, tp) = (
+            OutPtr(self.qs.as_mut_ptr()),
+            OutPtr(self.scales.as_mut_ptr()),
+            OutPtr(self.starts.as_mut_ptr()),
+        );
+        run_split(m, m * k * QUANTIZE_WORK_PER_VALUE, |rows: Range<usize>| {
+            let (r0, n) = (rows.start, rows.len());
+            // SAFETY: disjoint row ranges of buffers sized above, alive for the call.
+            let (q, s, t) = unsafe {
+                (
+                    qp.slice(r0 * k, n * k),
+                    sp.slice(r0 * nb, n * nb),
+                    tp.slice(r0 * nb, n * nb),
+                )
+            };
+            quantize_blocks_with(&x[r0 * k..(r0 + n) * k], q, s, Some(t));
+        });
+    }
+}
+
+/// Weight of one quantized value against one multiply-add when deciding whether the input
+/// quantization is worth the worker pool (a few dozen instructions per 64 values).
+const QUANTIZE_WORK_PER_VALUE: usize = 1;
 
 /// Quantizes one block to `[-127, 127]` with scale `max|x| / 127`.
 pub(crate) fn quantize_block(x: &[f32], out: &mut [i8]) -> f32 {
@@ -114,12 +154,19 @@ pub(crate) fn quantize_block(x: &[f32], out: &mut [i8]) -> f32 {
 /// `quantize_block` on every block of `x` (whole blocks) into `q` (at least `x.len()` bytes) and
 /// `scales` (at least one per block): four AVX-512 registers per block where present.
 pub(crate) fn quantize_blocks(x: &[f32], q: &mut [i8], scales: &mut [f32]) {
+    quantize_blocks_with(x, q, scales, None);
+}
+
+/// [`quantize_blocks`], and with `starts` (one per block) each block's accumulator start for the
+/// VNNI kernel, `-128 * sum(quantized values)`.
+fn quantize_blocks_with(x: &[f32], q: &mut [i8], scales: &mut [f32], starts: Option<&mut [i32]>) {
     assert!(x.len().is_multiple_of(BLOCK) && q.len() >= x.len());
-    assert!(scales.len() >= x.len() / BLOCK);
+    let nb = x.len() / BLOCK;
+    assert!(scales.len() >= nb && starts.as_ref().is_none_or(|s| s.len() >= nb));
     #[cfg(target_arch = "x86_64")]
     if has_avx512() {
         // SAFETY: AVX-512 F present; lengths checked above.
-        return unsafe { quantize_rows(x, q, scales) };
+        return unsafe { quantize_rows(x, q, scales, starts) };
     }
     for (b, (src, dst)) in x
         .chunks_exact(BLOCK)
@@ -128,15 +175,26 @@ pub(crate) fn quantize_blocks(x: &[f32], q: &mut [i8], scales: &mut [f32]) {
     {
         scales[b] = quantize_block(src, dst);
     }
+    if let Some(starts) = starts {
+        for (st, blk) in starts.iter_mut().zip(q[..x.len()].chunks_exact(BLOCK)) {
+            *st = -128 * blk.iter().map(|&v| v as i32).sum::<i32>();
+        }
+    }
 }
 
-/// The AVX-512 body of [`quantize_blocks`].
+/// The AVX-512 body of [`quantize_blocks_with`].
 ///
 /// # Safety
-/// AVX-512 F present; `q` holds `x.len()` bytes, `scales` `x.len() / 64` floats.
+/// AVX-512 F present; `q` holds `x.len()` bytes, `scales` (and `starts`, if given)
+/// `x.len() / 64` values.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
-unsafe fn quantize_rows(x: &[f32], q: &mut [i8], scales: &mut [f32]) {
+unsafe fn quantize_rows(
+    x: &[f32],
+    q: &mut [i8],
+    scales: &mut [f32],
+    mut starts: Option<&mut [i32]>,
+) {
     use std::arch::x86_64::*;
     for (b, scale) in scales[..x.len() / BLOCK].iter_mut().enumerate() {
         let src = x.as_ptr().add(b * BLOCK);
@@ -153,15 +211,25 @@ unsafe fn quantize_rows(x: &[f32], q: &mut [i8], scales: &mut [f32]) {
         if amax.is_nan() || amax <= 0.0 || amax.is_infinite() {
             *scale = 0.0;
             std::ptr::write_bytes(dst, 0, BLOCK);
+            if let Some(st) = starts.as_deref_mut() {
+                st[b] = 0;
+            }
             continue;
         }
         let d = amax / 127.0;
         *scale = d;
         let inv = _mm512_set1_ps(1.0 / d);
+        let (lo, hi) = (_mm512_set1_epi32(-128), _mm512_set1_epi32(127));
+        let mut sum = _mm512_setzero_si512();
         for (i, r) in v.into_iter().enumerate() {
             // round to nearest even (the default rounding mode), saturate to int8
             let qi = _mm512_cvtps_epi32(_mm512_mul_ps(r, inv));
             _mm_storeu_si128(dst.add(16 * i).cast(), _mm512_cvtsepi32_epi8(qi));
+            // the stored (saturated) values
+            sum = _mm512_add_epi32(sum, _mm512_min_epi32(_mm512_max_epi32(qi, lo), hi));
+        }
+        if let Some(st) = starts.as_deref_mut() {
+            st[b] = -128 * _mm512_reduce_add_epi32(sum);
         }
     }
 }
@@ -249,21 +317,11 @@ impl Q8Matrix {
         Ok(Tensor::from_vec(out, (m, self.n), &Device::Cpu)?)
     }
 
+    #[cfg(test)]
     fn quantize_input(&self, x: &[f32], m: usize) -> QInput {
-        let nb = self.k / BLOCK;
-        let mut qs = vec![0i8; m * self.k];
-        let mut scales = vec![0f32; m * nb];
-        quantize_blocks(&x[..m * self.k], &mut qs, &mut scales);
-        let starts = qs
-            .chunks_exact(BLOCK)
-            .map(|blk| -128 * blk.iter().map(|&v| v as i32).sum::<i32>())
-            .collect();
-        QInput {
-            m,
-            qs,
-            scales,
-            starts,
-        }
+        let mut xi = QInput::default();
+        xi.fill(x, m, self.k);
+        xi
     }
 
     /// `out (m, n) = x (m, k) W^T`, threads over groups of 16 output columns.
@@ -281,14 +339,16 @@ impl Q8Matrix {
                 return b.matmul(x, m, out);
             }
         }
-        let xi = self.quantize_input(x, m);
-        let groups = self.n / GROUP;
-        let ptr = OutPtr(out.as_mut_ptr());
-        let run = |r: Range<usize>| {
-            // SAFETY: ranges are disjoint column groups of `out`, which outlives the call.
-            unsafe { self.groups(&xi, r, ptr) }
-        };
-        run_split(groups, m * self.n * self.k, run);
+        INPUT.with_borrow_mut(|xi| {
+            xi.fill(x, m, self.k);
+            let groups = self.n / GROUP;
+            let ptr = OutPtr(out.as_mut_ptr());
+            let run = |r: Range<usize>| {
+                // SAFETY: ranges are disjoint column groups of `out`, which outlives the call.
+                unsafe { self.groups(xi, r, ptr) }
+            };
+            run_split(groups, m * self.n * self.k, run);
+        });
     }
 
     /// Output columns of groups `groups` for every input row.
