@@ -20,8 +20,13 @@ pub trait Backend: Send + 'static {
     /// lead-major signal (None = plain text chat).
     fn add_sequence(&mut self, id: u64, ecg: Option<&[f32]>) -> Result<(), BackendError>;
     /// One forward over a ragged batch: each entry appends its tokens to that sequence's cache
-    /// (prefill chunk or one decode token) and gets back the logits of its last token
-    /// (len vocab_size).
-    fn forward(&mut self, batch: &[(u64, &[u32])]) -> Result<Vec<Vec<f32>>, BackendError>;
+    /// (prefill chunk or one decode token) and gets the logits of its last token, written to
+    /// `logits` as `batch.len()` rows of `vocab_size` (the caller's buffer, reused across
+    /// steps: a 16-sequence step has 3 MB of logits).
+    fn forward(
+        &mut self,
+        batch: &[(u64, &[u32])],
+        logits: &mut Vec<f32>,
+    ) -> Result<(), BackendError>;
     fn remove_sequence(&mut self, id: u64);
 }

@@ -66,7 +66,11 @@ impl Backend for CandleBackend {
         Ok(())
     }
 
-    fn forward(&mut self, batch: &[(u64, &[u32])]) -> Result<Vec<Vec<f32>>, BackendError> {
+    fn forward(
+        &mut self,
+        batch: &[(u64, &[u32])],
+        logits: &mut Vec<f32>,
+    ) -> Result<(), BackendError> {
         // Take the caches out for the step (each sequence appears at most once per step).
         let mut taken = Vec::with_capacity(batch.len());
         for (id, _) in batch {
@@ -86,14 +90,12 @@ impl Backend for CandleBackend {
                 .zip(batch)
                 .map(|((_, cache), (_, tokens))| SeqInput { tokens, cache })
                 .collect();
-            self.model.llm.forward(&mut inputs)
+            self.model.llm.forward_into(&mut inputs, logits)
         };
         for (id, c) in taken {
             self.caches.insert(id, c);
         }
-        result
-            .and_then(|l| Ok(l.to_vec2::<f32>()?))
-            .map_err(model_err)
+        result.map_err(model_err)
     }
 
     fn remove_sequence(&mut self, id: u64) {

@@ -151,11 +151,11 @@ impl Backend for MockBackend {
         Ok(())
     }
 
-    fn forward(&mut self, batch: &[(u64, &[u32])]) -> Result<Vec<Vec<f32>>, BackendError> {
+    fn forward(&mut self, batch: &[(u64, &[u32])], out: &mut Vec<f32>) -> Result<(), BackendError> {
         if !self.cfg.step_delay.is_zero() {
             std::thread::sleep(self.cfg.step_delay);
         }
-        let mut out = Vec::with_capacity(batch.len());
+        out.clear();
         for (id, tokens) in batch {
             if tokens.is_empty() || tokens.iter().any(|t| *t as usize >= self.vocab) {
                 return Err(BackendError::InvalidInput(format!("bad tokens for {id}")));
@@ -179,9 +179,9 @@ impl Backend for MockBackend {
                 pick(r >> 8)
             };
             logits[first as usize] = 10.0;
-            out.push(logits);
+            out.extend_from_slice(&logits);
         }
-        Ok(out)
+        Ok(())
     }
 
     fn remove_sequence(&mut self, id: u64) {
@@ -218,12 +218,14 @@ mod tests {
         let run = |b: &mut MockBackend, id| {
             (0..8u32)
                 .map(|i| {
-                    let l = b.forward(&[(id, &[i + 10][..])]).expect("fwd");
-                    l[0].iter().position(|x| *x == 10.0)
+                    let mut l = vec![1.0; 3];
+                    b.forward(&[(id, &[i + 10][..])], &mut l).expect("fwd");
+                    assert_eq!(l.len(), b.vocab_size(), "one row, the old contents gone");
+                    l.iter().position(|x| *x == 10.0)
                 })
                 .collect::<Vec<_>>()
         };
         assert_ne!(run(&mut b, 1), run(&mut b, 2));
-        assert!(b.forward(&[(9, &[1][..])]).is_err());
+        assert!(b.forward(&[(9, &[1][..])], &mut Vec::new()).is_err());
     }
 }

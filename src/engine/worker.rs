@@ -51,6 +51,8 @@ struct Worker<B: Backend> {
     ctx: Context,
     eos: Vec<u32>,
     deadline: Option<Instant>,
+    /// The last step's logits, one row per entry (kept: a batched step writes megabytes).
+    logits: Vec<f32>,
 }
 
 /// Marks the engine not ready when its thread ends, by return or by panic (a panicking backend
@@ -103,6 +105,7 @@ where
         ctx,
         eos,
         deadline: None,
+        logits: Vec::new(),
     };
     while w.receive() {
         w.reap_cancelled();
@@ -131,7 +134,7 @@ where
 fn warm_up<B: Backend>(backend: &mut B) -> Result<(), BackendError> {
     let ecg = vec![0.0f32; 12 * 5000];
     backend.add_sequence(WARMUP_ID, Some(&ecg))?;
-    let out = backend.forward(&[(WARMUP_ID, &[0u32][..])]);
+    let out = backend.forward(&[(WARMUP_ID, &[0u32][..])], &mut Vec::new());
     backend.remove_sequence(WARMUP_ID);
     out.map(|_| ())
 }
@@ -257,25 +260,29 @@ impl<B: Backend> Worker<B> {
             .metrics
             .batch_size_sequences
             .observe(batch.len() as f64);
-        let result = self.backend.forward(&batch);
+        let mut logits = std::mem::take(&mut self.logits);
+        let result = self.backend.forward(&batch, &mut logits);
         drop(batch);
-        let logits = match result {
-            Ok(l) if l.len() == entries.len() => l,
-            Ok(l) => {
+        let vocab = self.backend.vocab_size();
+        match result {
+            Ok(()) if logits.len() == entries.len() * vocab => {
+                for (entry, row) in entries.into_iter().zip(logits.chunks_exact_mut(vocab)) {
+                    if entry.sample {
+                        self.emit(entry.id, row);
+                    }
+                }
+            }
+            Ok(()) => {
                 let e = BackendError::Model(format!(
-                    "{} logits for {} entries",
-                    l.len(),
+                    "{} logits for {} entries of {vocab}",
+                    logits.len(),
                     entries.len()
                 ));
-                return entries.iter().for_each(|en| self.fail(en.id, &e));
+                entries.iter().for_each(|en| self.fail(en.id, &e));
             }
-            Err(e) => return entries.iter().for_each(|en| self.fail(en.id, &e)),
-        };
-        for (entry, mut logits) in entries.into_iter().zip(logits) {
-            if entry.sample {
-                self.emit(entry.id, &mut logits);
-            }
+            Err(e) => entries.iter().for_each(|en| self.fail(en.id, &e)),
         }
+        self.logits = logits;
     }
 
     /// Sample the next token of `id`, send it, and finish the sequence when it is done.

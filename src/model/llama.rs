@@ -364,9 +364,25 @@ impl Llama {
     /// and returns the logits of each sequence's last new token: `(B, V)`.
     pub fn forward(&self, seqs: &mut [SeqInput<'_>]) -> Result<Tensor> {
         if let Some(view) = self.int8_view() {
-            return self.forward_int8(&view, seqs);
+            let mut logits = Vec::new();
+            self.forward_int8(&view, seqs, &mut logits)?;
+            let vocab = logits.len() / seqs.len();
+            return Ok(Tensor::from_vec(logits, (seqs.len(), vocab), &self.device)?);
         }
         self.forward_tensors(seqs)
+    }
+
+    /// [`Self::forward`] into `logits` (`B` rows of the vocabulary, flat; the buffer is
+    /// resized, its old contents overwritten), so a caller stepping many times reuses one
+    /// buffer.
+    pub fn forward_into(&self, seqs: &mut [SeqInput<'_>], logits: &mut Vec<f32>) -> Result<()> {
+        if let Some(view) = self.int8_view() {
+            return self.forward_int8(&view, seqs, logits);
+        }
+        let t = self.forward_tensors(seqs)?;
+        logits.clear();
+        logits.extend(t.flatten_all()?.to_vec1::<f32>()?);
+        Ok(())
     }
 
     /// [`Self::forward`] as candle tensor ops (any device, any precision).

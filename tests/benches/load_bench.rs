@@ -61,23 +61,50 @@ fn bodies(a: &Args) -> Vec<String> {
     recs.iter()
         .map(|r| {
             let raw = meit::signal::read_wfdb(r).expect("record");
-            let leads: serde_json::Map<String, Value> = raw
-                .leads
-                .iter()
-                .map(|(n, v)| (n.clone(), json!(v)))
-                .collect();
-            let ecg = json!({"sampling_rate_hz": raw.sampling_rate_hz, "units": raw.units.as_str(), "leads": leads});
             if a.target == "meit" {
-                json!({"ecg": ecg, "instruction": instruction, "max_tokens": a.max_tokens,
-                       "temperature": 0, "stream": true})
+                // The samples as the record holds them (f32 millivolts at the record's
+                // resolution, written shortest-first: "0.035", not the f64 widening
+                // "0.03500000014901161" a `Value` would print), as a client sends them.
+                let body = ReportBody {
+                    ecg: EcgBody {
+                        sampling_rate_hz: raw.sampling_rate_hz,
+                        units: raw.units.as_str(),
+                        leads: raw
+                            .leads
+                            .iter()
+                            .map(|(n, v)| (n.as_str(), &v[..]))
+                            .collect(),
+                    },
+                    instruction,
+                    max_tokens: a.max_tokens,
+                    temperature: 0.0,
+                    stream: true,
+                };
+                serde_json::to_string(&body).expect("serialise")
             } else {
                 json!({"model": "default", "messages": [{"role": "user", "content": instruction}],
                        "max_tokens": a.max_tokens, "temperature": 0, "stream": true,
                        "stream_options": {"include_usage": true}})
+                .to_string()
             }
-            .to_string()
         })
         .collect()
+}
+
+#[derive(serde::Serialize)]
+struct EcgBody<'a> {
+    sampling_rate_hz: f64,
+    units: &'a str,
+    leads: std::collections::BTreeMap<&'a str, &'a [f32]>,
+}
+
+#[derive(serde::Serialize)]
+struct ReportBody<'a> {
+    ecg: EcgBody<'a>,
+    instruction: &'a str,
+    max_tokens: usize,
+    temperature: f32,
+    stream: bool,
 }
 
 struct Sample {

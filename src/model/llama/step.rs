@@ -63,12 +63,14 @@ impl Llama {
         })
     }
 
-    /// [`Llama::forward`] on slices: logits `(B, V)` of each sequence's last new token.
+    /// [`Llama::forward`] on slices: logits `(B, V)` of each sequence's last new token, into
+    /// `logits` (resized; every element written).
     pub(super) fn forward_int8(
         &self,
         view: &Int8View<'_>,
         seqs: &mut [SeqInput<'_>],
-    ) -> Result<Tensor> {
+        logits: &mut Vec<f32>,
+    ) -> Result<()> {
         let mut ids = Vec::new();
         for s in seqs.iter_mut() {
             if s.tokens.is_empty() {
@@ -144,8 +146,9 @@ impl Llama {
         let mut hl = vec![0f32; b * e];
         rms_norm_into(&last, &norm, eps, &mut hl);
         let vocab = view.lm_head.dims().0;
-        let mut logits = vec![0f32; b * vocab];
-        view.lm_head.matmul(&hl, b, &mut logits);
-        Ok(Tensor::from_vec(logits, (b, vocab), &self.device)?)
+        // Only growth is zeroed; the matmul writes every element.
+        logits.resize(b * vocab, 0.0);
+        view.lm_head.matmul(&hl, b, logits);
+        Ok(())
     }
 }

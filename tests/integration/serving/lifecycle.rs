@@ -221,10 +221,15 @@ impl meit::engine::Backend for PanicBackend {
     fn add_sequence(&mut self, _id: u64, _ecg: Option<&[f32]>) -> Result<(), BackendError> {
         Ok(())
     }
-    fn forward(&mut self, batch: &[(u64, &[u32])]) -> Result<Vec<Vec<f32>>, BackendError> {
+    fn forward(
+        &mut self,
+        batch: &[(u64, &[u32])],
+        logits: &mut Vec<f32>,
+    ) -> Result<(), BackendError> {
         self.0 += 1;
         assert!(self.0 < 2, "simulated backend crash");
-        Ok(vec![vec![0.0; 259]; batch.len()])
+        *logits = vec![0.0; 259 * batch.len()];
+        Ok(())
     }
     fn remove_sequence(&mut self, _id: u64) {}
 }
