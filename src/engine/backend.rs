@@ -17,8 +17,14 @@ pub trait Backend: Send + 'static {
     /// ECG prefix slots per sequence (P) — counts toward the sequence's KV usage.
     fn prefix_slots(&self) -> usize;
     /// Create a sequence's cache, computing the ECG prefix K/V from a preprocessed 12x5000
-    /// lead-major signal (None = plain text chat).
-    fn add_sequence(&mut self, id: u64, ecg: Option<&[f32]>) -> Result<(), BackendError>;
+    /// lead-major signal (None = plain text chat). `slots` is how many cache slots the
+    /// sequence can fill (prefix, prompt and `max_tokens`): a hint for the first allocation.
+    fn add_sequence(
+        &mut self,
+        id: u64,
+        ecg: Option<&[f32]>,
+        slots: usize,
+    ) -> Result<(), BackendError>;
     /// One forward over a ragged batch: each entry appends its tokens to that sequence's cache
     /// (prefill chunk or one decode token) and gets the logits of its last token, written to
     /// `logits` as `batch.len()` rows of `vocab_size` (the caller's buffer, reused across

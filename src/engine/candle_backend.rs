@@ -8,8 +8,9 @@ use crate::signal::TARGET_LEN;
 
 use super::backend::{Backend, BackendError};
 
-/// Initial cache slots per sequence; caches double when they fill (the scheduler's block pool
-/// bounds the total).
+/// Most cache slots a sequence starts with; caches double when they fill (the scheduler's block
+/// pool bounds the total). Fewer when the request cannot fill them (a 49-token prompt with 64
+/// new tokens needs 114 slots, half the bytes to zero and to hold).
 const INITIAL_CACHE_SLOTS: usize = 256;
 
 pub struct CandleBackend {
@@ -43,11 +44,16 @@ impl Backend for CandleBackend {
         self.model.encoder.config().prefix_slots
     }
 
-    fn add_sequence(&mut self, id: u64, ecg: Option<&[f32]>) -> Result<(), BackendError> {
+    fn add_sequence(
+        &mut self,
+        id: u64,
+        ecg: Option<&[f32]>,
+        slots: usize,
+    ) -> Result<(), BackendError> {
         let mut cache = self
             .model
             .llm
-            .new_cache(INITIAL_CACHE_SLOTS, true)
+            .new_cache(slots.clamp(1, INITIAL_CACHE_SLOTS), true)
             .map_err(model_err)?;
         if let Some(data) = ecg {
             if data.len() != 12 * TARGET_LEN {

@@ -128,7 +128,12 @@ impl Backend for MockBackend {
         self.cfg.prefix_slots
     }
 
-    fn add_sequence(&mut self, id: u64, ecg: Option<&[f32]>) -> Result<(), BackendError> {
+    fn add_sequence(
+        &mut self,
+        id: u64,
+        ecg: Option<&[f32]>,
+        _slots: usize,
+    ) -> Result<(), BackendError> {
         if self.seqs.contains_key(&id) {
             return Err(BackendError::InvalidInput(format!("sequence {id} exists")));
         }
@@ -213,8 +218,8 @@ mod tests {
         let a = vec![0.0; ECG_LEN];
         let mut c = a.clone();
         c[5] = 1.0;
-        b.add_sequence(1, Some(&a)).expect("add");
-        b.add_sequence(2, Some(&c)).expect("add");
+        b.add_sequence(1, Some(&a), 16).expect("add");
+        b.add_sequence(2, Some(&c), 16).expect("add");
         let run = |b: &mut MockBackend, id| {
             (0..8u32)
                 .map(|i| {

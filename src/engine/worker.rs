@@ -133,7 +133,7 @@ where
 /// One tiny ECG sequence through the backend, so the first request pays no lazy init.
 fn warm_up<B: Backend>(backend: &mut B) -> Result<(), BackendError> {
     let ecg = vec![0.0f32; 12 * 5000];
-    backend.add_sequence(WARMUP_ID, Some(&ecg))?;
+    backend.add_sequence(WARMUP_ID, Some(&ecg), 2)?;
     let out = backend.forward(&[(WARMUP_ID, &[0u32][..])], &mut Vec::new());
     backend.remove_sequence(WARMUP_ID);
     out.map(|_| ())
@@ -232,7 +232,8 @@ impl<B: Backend> Worker<B> {
                 .observe((now - l.submitted).as_secs_f64());
             m.prompt_tokens_total.inc_by(l.prompt_tokens as u64);
             let t0 = Instant::now();
-            let res = self.backend.add_sequence(id, l.ecg.as_deref());
+            let slots = self.backend.prefix_slots() + l.prompt_tokens + l.max_tokens;
+            let res = self.backend.add_sequence(id, l.ecg.as_deref(), slots);
             if l.ecg.take().is_some() {
                 m.ecg_encode_seconds.observe(t0.elapsed().as_secs_f64());
             }

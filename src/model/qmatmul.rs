@@ -182,7 +182,10 @@ fn quantize_blocks_with(x: &[f32], q: &mut [i8], scales: &mut [f32], starts: Opt
     }
 }
 
-/// The AVX-512 body of [`quantize_blocks_with`].
+/// The AVX-512 body of [`quantize_blocks_with`], 16 blocks at a time: their maxima first, then
+/// the 16 scales and reciprocals in two vector divisions (the same roundings as the scalar
+/// `amax / 127` and `1 / d`), then the values. One block at a time, every block waited on its
+/// reduction and a scalar division.
 ///
 /// # Safety
 /// AVX-512 F present; `q` holds `x.len()` bytes, `scales` (and `starts`, if given)
@@ -196,40 +199,55 @@ unsafe fn quantize_rows(
     mut starts: Option<&mut [i32]>,
 ) {
     use std::arch::x86_64::*;
-    for (b, scale) in scales[..x.len() / BLOCK].iter_mut().enumerate() {
-        let src = x.as_ptr().add(b * BLOCK);
-        let v = [
-            _mm512_loadu_ps(src),
-            _mm512_loadu_ps(src.add(16)),
-            _mm512_loadu_ps(src.add(32)),
-            _mm512_loadu_ps(src.add(48)),
-        ];
-        let m01 = _mm512_max_ps(_mm512_abs_ps(v[0]), _mm512_abs_ps(v[1]));
-        let m23 = _mm512_max_ps(_mm512_abs_ps(v[2]), _mm512_abs_ps(v[3]));
-        let amax = _mm512_reduce_max_ps(_mm512_max_ps(m01, m23));
-        let dst = q.as_mut_ptr().add(b * BLOCK);
-        if amax.is_nan() || amax <= 0.0 || amax.is_infinite() {
-            *scale = 0.0;
-            std::ptr::write_bytes(dst, 0, BLOCK);
-            if let Some(st) = starts.as_deref_mut() {
-                st[b] = 0;
+    let nb = x.len() / BLOCK;
+    let (lo, hi) = (_mm512_set1_epi32(-128), _mm512_set1_epi32(127));
+    for b0 in (0..nb).step_by(16) {
+        let count = (nb - b0).min(16);
+        let mut amax = [0f32; 16];
+        for (i, a) in amax[..count].iter_mut().enumerate() {
+            let src = x.as_ptr().add((b0 + i) * BLOCK);
+            let m01 = _mm512_max_ps(
+                _mm512_abs_ps(_mm512_loadu_ps(src)),
+                _mm512_abs_ps(_mm512_loadu_ps(src.add(16))),
+            );
+            let m23 = _mm512_max_ps(
+                _mm512_abs_ps(_mm512_loadu_ps(src.add(32))),
+                _mm512_abs_ps(_mm512_loadu_ps(src.add(48))),
+            );
+            *a = _mm512_reduce_max_ps(_mm512_max_ps(m01, m23));
+        }
+        let am = _mm512_loadu_ps(amax.as_ptr());
+        let d = _mm512_div_ps(am, _mm512_set1_ps(127.0));
+        let inv = _mm512_div_ps(_mm512_set1_ps(1.0), d);
+        let (mut ds, mut invs) = ([0f32; 16], [0f32; 16]);
+        _mm512_storeu_ps(ds.as_mut_ptr(), d);
+        _mm512_storeu_ps(invs.as_mut_ptr(), inv);
+        for i in 0..count {
+            let b = b0 + i;
+            let dst = q.as_mut_ptr().add(b * BLOCK);
+            let a = amax[i];
+            if a.is_nan() || a <= 0.0 || a.is_infinite() {
+                scales[b] = 0.0;
+                std::ptr::write_bytes(dst, 0, BLOCK);
+                if let Some(st) = starts.as_deref_mut() {
+                    st[b] = 0;
+                }
+                continue;
             }
-            continue;
-        }
-        let d = amax / 127.0;
-        *scale = d;
-        let inv = _mm512_set1_ps(1.0 / d);
-        let (lo, hi) = (_mm512_set1_epi32(-128), _mm512_set1_epi32(127));
-        let mut sum = _mm512_setzero_si512();
-        for (i, r) in v.into_iter().enumerate() {
-            // round to nearest even (the default rounding mode), saturate to int8
-            let qi = _mm512_cvtps_epi32(_mm512_mul_ps(r, inv));
-            _mm_storeu_si128(dst.add(16 * i).cast(), _mm512_cvtsepi32_epi8(qi));
-            // the stored (saturated) values
-            sum = _mm512_add_epi32(sum, _mm512_min_epi32(_mm512_max_epi32(qi, lo), hi));
-        }
-        if let Some(st) = starts.as_deref_mut() {
-            st[b] = -128 * _mm512_reduce_add_epi32(sum);
+            scales[b] = ds[i];
+            let inv = _mm512_set1_ps(invs[i]);
+            let src = x.as_ptr().add(b * BLOCK);
+            let mut sum = _mm512_setzero_si512();
+            for j in 0..4 {
+                // round to nearest even (the default rounding mode), saturate to int8
+                let qi = _mm512_cvtps_epi32(_mm512_mul_ps(_mm512_loadu_ps(src.add(16 * j)), inv));
+                _mm_storeu_si128(dst.add(16 * j).cast(), _mm512_cvtsepi32_epi8(qi));
+                // the stored (saturated) values
+                sum = _mm512_add_epi32(sum, _mm512_min_epi32(_mm512_max_epi32(qi, lo), hi));
+            }
+            if let Some(st) = starts.as_deref_mut() {
+                st[b] = -128 * _mm512_reduce_add_epi32(sum);
+            }
         }
     }
 }

@@ -218,7 +218,12 @@ impl meit::engine::Backend for PanicBackend {
     fn prefix_slots(&self) -> usize {
         1
     }
-    fn add_sequence(&mut self, _id: u64, _ecg: Option<&[f32]>) -> Result<(), BackendError> {
+    fn add_sequence(
+        &mut self,
+        _id: u64,
+        _ecg: Option<&[f32]>,
+        _slots: usize,
+    ) -> Result<(), BackendError> {
         Ok(())
     }
     fn forward(
