@@ -373,6 +373,13 @@ impl SeqCache {
         self.prefix = self.len;
     }
 
+    /// Empties the cache for another sequence, keeping its buffers (slots past the length are
+    /// never read as data, so nothing is cleared).
+    pub fn reset(&mut self) {
+        self.len = 0;
+        self.prefix = 0;
+    }
+
     /// Bytes held by the buffers.
     pub fn bytes(&self) -> usize {
         self.layers.iter().map(LayerBuf::bytes).sum()

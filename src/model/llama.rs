@@ -797,4 +797,54 @@ mod tests {
         }
         Ok(())
     }
+
+    /// A cache emptied with `reset` after another sequence (the engine reuses finished
+    /// sequences' caches) gives exactly the logits of a fresh cache: nothing stale is read.
+    #[test]
+    fn a_reset_cache_equals_a_fresh_one() -> Result<()> {
+        let cfg = LlamaConfig {
+            vocab_size: 64,
+            hidden_size: 256, // head_dim 64: the AVX-512 attention kernel where present
+            intermediate_size: 128,
+            num_attention_heads: 4,
+            num_key_value_heads: 2,
+            ..LlamaConfig::tiny(64)
+        };
+        let (w, cfg) = tiny_backbone(&cfg, 3)?;
+        let mut llm = Llama::load(&w, &cfg, &Device::Cpu)?;
+        llm.quantize(GgmlDType::Q8_0, usize::MAX)?;
+        assert!(llm.int8_view().is_some());
+        let d = cfg.head_dim();
+        let ecg = |seed: f32| {
+            let v: Vec<f32> = (0..d).map(|i| ((i as f32 + seed) * 0.37).sin()).collect();
+            crate::model::encoder::l2_normalize(&Tensor::from_vec(v, (1, d), &Device::Cpu)?)
+        };
+        let run = |cache: &mut SeqCache, prefix: &Tensor, toks: &[u32]| -> Result<Vec<f32>> {
+            llm.write_prefix(prefix, cache)?;
+            let mut logits = Vec::new();
+            let mut inputs = [SeqInput {
+                tokens: toks,
+                cache,
+            }];
+            llm.forward_into(&mut inputs, &mut logits)?;
+            for t in [5u32, 9, 2] {
+                let mut step = [SeqInput {
+                    tokens: &[t],
+                    cache: &mut *inputs[0].cache,
+                }];
+                let mut l = Vec::new();
+                llm.forward_into(&mut step, &mut l)?;
+                logits.extend(l);
+            }
+            Ok(logits)
+        };
+        // A longer first sequence fills slots the second will not reach.
+        let mut used = llm.new_cache(48, true)?;
+        run(&mut used, &ecg(1.0)?, &[3; 30])?;
+        used.reset();
+        let reused = run(&mut used, &ecg(2.0)?, &[7, 1, 4])?;
+        let fresh = run(&mut llm.new_cache(48, true)?, &ecg(2.0)?, &[7, 1, 4])?;
+        assert_eq!(reused, fresh);
+        Ok(())
+    }
 }
