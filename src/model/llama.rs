@@ -746,20 +746,27 @@ mod tests {
         Ok(())
     }
 
-    #[test]
-    fn int8_slice_step_equals_the_tensor_step() -> Result<()> {
+    /// A tiny backbone whose shapes fit the int8 layout (4 heads over `hidden`, 2 kv heads),
+    /// quantized, with every layer on the int8 slice step.
+    fn tiny_int8(hidden: usize, seed: u64) -> Result<(Llama, LlamaConfig)> {
         let cfg = LlamaConfig {
             vocab_size: 64,
-            hidden_size: 64,
+            hidden_size: hidden,
             intermediate_size: 128,
             num_attention_heads: 4,
             num_key_value_heads: 2,
             ..LlamaConfig::tiny(64)
         };
-        let (w, cfg) = tiny_backbone(&cfg, 9)?;
+        let (w, cfg) = tiny_backbone(&cfg, seed)?;
         let mut llm = Llama::load(&w, &cfg, &Device::Cpu)?;
         llm.quantize(GgmlDType::Q8_0, usize::MAX)?;
         assert!(llm.int8_view().is_some());
+        Ok((llm, cfg))
+    }
+
+    #[test]
+    fn int8_slice_step_equals_the_tensor_step() -> Result<()> {
+        let (llm, cfg) = tiny_int8(64, 9)?;
         let d = cfg.head_dim();
         let ecg =
             crate::model::encoder::l2_normalize(&Tensor::randn(0f32, 1f32, (1, d), &Device::Cpu)?)?;
@@ -802,18 +809,8 @@ mod tests {
     /// sequences' caches) gives exactly the logits of a fresh cache: nothing stale is read.
     #[test]
     fn a_reset_cache_equals_a_fresh_one() -> Result<()> {
-        let cfg = LlamaConfig {
-            vocab_size: 64,
-            hidden_size: 256, // head_dim 64: the AVX-512 attention kernel where present
-            intermediate_size: 128,
-            num_attention_heads: 4,
-            num_key_value_heads: 2,
-            ..LlamaConfig::tiny(64)
-        };
-        let (w, cfg) = tiny_backbone(&cfg, 3)?;
-        let mut llm = Llama::load(&w, &cfg, &Device::Cpu)?;
-        llm.quantize(GgmlDType::Q8_0, usize::MAX)?;
-        assert!(llm.int8_view().is_some());
+        // head_dim 64: the AVX-512 attention kernel where present
+        let (llm, cfg) = tiny_int8(256, 3)?;
         let d = cfg.head_dim();
         let ecg = |seed: f32| {
             let v: Vec<f32> = (0..d).map(|i| ((i as f32 + seed) * 0.37).sin()).collect();
