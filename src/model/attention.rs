@@ -170,16 +170,15 @@ mod avx512 {
     use super::KvLoad;
     use crate::model::act::avx512::exp;
 
-    /// How many of `limit` keys block `b` (of 16) holds, and their lanes.
+    /// The lanes of block `b` (of 16 keys) that hold one of the first `limit` keys.
     #[inline]
-    fn block_keys(limit: usize, b: usize) -> (usize, __mmask16) {
+    fn block_mask(limit: usize, b: usize) -> __mmask16 {
         let count = (limit - b * 16).min(16);
-        let mask = if count == 16 {
+        if count == 16 {
             0xFFFF
         } else {
             (1u16 << count) - 1
-        };
-        (count, mask)
+        }
     }
 
     /// Asks for rows `0..rows` of 64 elements at `p` in L1 (cache streams of one sequence's
@@ -225,7 +224,7 @@ mod avx512 {
         let sp = scores.as_mut_ptr();
         let mut maxv = [_mm512_set1_ps(f32::NEG_INFINITY); G];
         for b in 0..blocks {
-            let (_, mask) = block_keys(limit, b);
+            let mask = block_mask(limit, b);
             // Two blocks ahead: the keys, then the first values.
             if b + 2 < blocks {
                 prefetch_rows(k.as_ptr().add((b + 2) * 16 * 64), 16);
@@ -259,7 +258,7 @@ mod avx512 {
             let max = _mm512_set1_ps(_mm512_reduce_max_ps(maxv[h]));
             let mut sumv = _mm512_setzero_ps();
             for b in 0..blocks {
-                let (_, mask) = block_keys(limit, b);
+                let mask = block_mask(limit, b);
                 let p = sp.add(h * stride + b * 16);
                 let e = _mm512_maskz_mov_ps(mask, exp(_mm512_sub_ps(_mm512_loadu_ps(p), max)));
                 sumv = _mm512_add_ps(sumv, e);

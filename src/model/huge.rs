@@ -84,11 +84,9 @@ impl<T: Copy + Default> HugeBuf<T> {
 /// # Safety
 /// `T::default()` must be the all-zero bit pattern, and all-zero bits a valid `T`.
 pub unsafe trait ZeroBits: Copy + Default {}
-// SAFETY: 0.0 and 0 are all zero bits.
+// SAFETY: 0.0 is all zero bits in both formats.
 unsafe impl ZeroBits for f32 {}
 unsafe impl ZeroBits for half::f16 {}
-unsafe impl ZeroBits for u8 {}
-unsafe impl ZeroBits for i8 {}
 
 /// `MEIT_NO_HUGEPAGES` keeps every buffer on the heap (for measurements).
 fn huge_pages_wanted() -> bool {

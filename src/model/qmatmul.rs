@@ -116,7 +116,8 @@ impl QInput {
             OutPtr(self.scales.as_mut_ptr()),
             OutPtr(self.starts.as_mut_ptr()),
         );
-        run_split(m, m * k * QUANTIZE_WORK_PER_VALUE, |rows: Range<usize>| {
+        // Work counted as one unit per value (a few dozen instructions per block of 64).
+        run_split(m, m * k, |rows: Range<usize>| {
             let (r0, n) = (rows.start, rows.len());
             // SAFETY: disjoint row ranges of buffers sized above, alive for the call.
             let (q, s, t) = unsafe {
@@ -130,10 +131,6 @@ impl QInput {
         });
     }
 }
-
-/// Weight of one quantized value against one multiply-add when deciding whether the input
-/// quantization is worth the worker pool (a few dozen instructions per 64 values).
-const QUANTIZE_WORK_PER_VALUE: usize = 1;
 
 /// Quantizes one block to `[-127, 127]` with scale `max|x| / 127`.
 pub(crate) fn quantize_block(x: &[f32], out: &mut [i8]) -> f32 {
