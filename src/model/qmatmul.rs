@@ -1,5 +1,6 @@
 //! Int8 weights (blocks of 64 values with one f32 scale, Q8_0's scheme with the block of the
-//! AMX int8 kernel) and a batched matmul whose every weight load serves up to eight input rows.
+//! AMX int8 kernel) and a batched matmul whose every block of weights serves up to 16 input rows
+//! from L1.
 //!
 //! candle's quantized matmul is a matrix-vector kernel: eight input rows cost about eight times
 //! one row, so batched decoding gained nothing from it. Here the inputs are quantized per block
@@ -8,7 +9,9 @@
 //! its 4-byte chunks is broadcast from memory inside the instruction. Weights are stored in
 //! groups of 16 rows, interleaved 4 bytes at a time, so one 64-byte load holds the same 4
 //! columns of 16 rows and one `vpdpbusd` advances 16 dot products; the 16 lanes then take their
-//! own block scales in one multiply. The +128 bias is removed exactly in integers: each block's
+//! own block scales in one multiply. A call covers 3 groups and 4 rows, 12 independent
+//! accumulators (enough to keep two `vpdpbusd` ports busy through the instruction's latency;
+//! each input broadcast feeds three of them). The +128 bias is removed exactly in integers: each block's
 //! accumulator starts at `-128 * sum(input values of the block)`, computed once per input row,
 //! so the weight stream holds values and scales only (68 bytes per 64 weights).
 //! Without AVX-512 VNNI a portable loop computes the same integers and the same sums.
@@ -29,6 +32,13 @@ pub const BLOCK: usize = 64;
 const CHUNKS: usize = BLOCK / 4;
 /// Weight rows interleaved together (the 16 int32 lanes of an AVX-512 register).
 pub const GROUP: usize = 16;
+/// Groups one micro-kernel call covers (each input broadcast feeds this many weight loads).
+const PANEL: usize = 3;
+/// Input rows one micro-kernel call covers: with [`PANEL`] groups, 12 independent
+/// accumulators, enough to keep two `vpdpbusd` ports busy through the instruction's latency.
+const ROWS: usize = 4;
+/// Input rows that take each block of weights while it is in L1.
+const CHUNK: usize = 16;
 
 /// A `(n, k)` weight matrix in int8 blocks; `n` a multiple of 16, `k` of 64.
 #[derive(Debug, Clone)]
@@ -356,13 +366,15 @@ impl Q8Matrix {
         }
         INPUT.with_borrow_mut(|xi| {
             xi.fill(x, m, self.k);
+            // Threads take whole panels of groups, so every call but the last is a full one.
             let groups = self.n / GROUP;
             let ptr = OutPtr(out.as_mut_ptr());
-            let run = |r: Range<usize>| {
+            let run = |p: Range<usize>| {
+                let r = p.start * PANEL..(p.end * PANEL).min(groups);
                 // SAFETY: ranges are disjoint column groups of `out`, which outlives the call.
                 unsafe { self.groups(xi, r, ptr) }
             };
-            run_split(groups, m * self.n * self.k, run);
+            run_split(groups.div_ceil(PANEL), m * self.n * self.k, run);
         });
     }
 
@@ -432,76 +444,123 @@ mod avx512 {
     use std::arch::x86_64::*;
     use std::ops::Range;
 
-    use super::{OutPtr, Q8Matrix, QInput, BLOCK, CHUNKS, GROUP};
+    use super::{OutPtr, Q8Matrix, QInput, BLOCK, CHUNK, CHUNKS, GROUP, PANEL, ROWS};
 
     /// # Safety
     /// AVX-512 F and VNNI present; see `Q8Matrix::groups`.
     #[target_feature(enable = "avx512f,avx512vnni")]
     pub unsafe fn groups(w: &Q8Matrix, xi: &QInput, groups: Range<usize>, out: OutPtr) {
-        for g in groups {
-            let mut j = 0;
-            while j + 8 <= xi.m {
-                micro::<8>(w, xi, g, j, out);
-                j += 8;
+        let mut g = groups.start;
+        while g < groups.end {
+            let ng = (groups.end - g).min(PANEL);
+            match ng {
+                3 => panel::<3>(w, xi, g, out),
+                2 => panel::<2>(w, xi, g, out),
+                _ => panel::<1>(w, xi, g, out),
             }
-            if j + 4 <= xi.m {
-                micro::<4>(w, xi, g, j, out);
-                j += 4;
-            }
-            if j + 2 <= xi.m {
-                micro::<2>(w, xi, g, j, out);
-                j += 2;
-            }
-            if j < xi.m {
-                micro::<1>(w, xi, g, j, out);
-            }
+            g += ng;
         }
     }
 
-    /// Group `g` (16 rows of W) against input rows `j..j+MR`.
+    /// Groups `g..g+NG` against every input row, [`CHUNK`] rows at a time. Block by block
+    /// (64 values of `k`), every row of the chunk takes the block's weights while they are in
+    /// L1. In the first chunk, the tiles of 4 rows each ask for a share of the next block's
+    /// lines (the next panel's first block after the last), so memory delivers them while the
+    /// arithmetic runs; one pass over the weights per 8 rows instead stalled on memory in its
+    /// first pass and left it idle in the second. Each row's blocks are summed in order, so
+    /// the results are those of a row-at-a-time loop, bit for bit.
     #[target_feature(enable = "avx512f,avx512vnni")]
-    unsafe fn micro<const MR: usize>(w: &Q8Matrix, xi: &QInput, g: usize, j: usize, out: OutPtr) {
+    unsafe fn panel<const NG: usize>(w: &Q8Matrix, xi: &QInput, g: usize, out: OutPtr) {
+        const TILES: usize = CHUNK / ROWS;
+        let nb = w.k / BLOCK;
+        let gstride = nb * CHUNKS * 64;
+        let lines = NG * CHUNKS;
+        let mut j0 = 0;
+        while j0 < xi.m {
+            let rows = (xi.m - j0).min(CHUNK);
+            let tiles = rows.div_ceil(ROWS);
+            let share = lines.div_ceil(tiles);
+            let mut acc = [[[_mm512_setzero_ps(); NG]; ROWS]; TILES];
+            for b in 0..nb {
+                // One pass (batch-1 decode included) streams at the memory's speed already.
+                let next = if j0 > 0 || tiles == 1 {
+                    None
+                } else if b + 1 < nb {
+                    Some(w.qs.as_ptr().add(g * gstride + (b + 1) * CHUNKS * 64))
+                } else {
+                    (g + 2 * NG <= w.n / GROUP).then(|| w.qs.as_ptr().add((g + NG) * gstride))
+                };
+                for (t, acc) in acc.iter_mut().enumerate().take(tiles) {
+                    if let Some(next) = next {
+                        for q in t * share..((t + 1) * share).min(lines) {
+                            let (i, c) = (q / CHUNKS, q % CHUNKS);
+                            _mm_prefetch::<_MM_HINT_T1>(next.add(i * gstride + c * 64).cast());
+                        }
+                    }
+                    let j = j0 + t * ROWS;
+                    match (rows - t * ROWS).min(ROWS) {
+                        4 => block::<4, NG>(w, xi, g, j, b, acc),
+                        3 => block::<3, NG>(w, xi, g, j, b, acc),
+                        2 => block::<2, NG>(w, xi, g, j, b, acc),
+                        _ => block::<1, NG>(w, xi, g, j, b, acc),
+                    }
+                }
+            }
+            for (c, a) in acc.iter().flatten().take(rows).enumerate() {
+                for (i, a) in a.iter().enumerate() {
+                    _mm512_storeu_ps(out.0.add((j0 + c) * w.n + (g + i) * GROUP), *a);
+                }
+            }
+            j0 += rows;
+        }
+    }
+
+    /// Block `b` of groups `g..g+NG` (16 rows of W each) against input rows `j..j+MR`, added
+    /// to the first `MR` rows of `acc`: `MR * NG` independent integer accumulators, so the
+    /// multiply-adds do not wait on each other's latency, and each 4-byte input broadcast
+    /// serves `NG` weight loads.
+    #[target_feature(enable = "avx512f,avx512vnni")]
+    unsafe fn block<const MR: usize, const NG: usize>(
+        w: &Q8Matrix,
+        xi: &QInput,
+        g: usize,
+        j: usize,
+        b: usize,
+        acc: &mut [[__m512; NG]; ROWS],
+    ) {
         let k = w.k;
         let nb = k / BLOCK;
-        let wq = w.qs.as_ptr().add(g * nb * CHUNKS * 64);
-        let ws = w.scales.as_ptr().add(g * nb * GROUP);
-        let xq = xi.qs.as_ptr().add(j * k);
-        let xs = xi.scales.as_ptr().add(j * nb);
-        let x0 = xi.starts.as_ptr().add(j * nb);
-        // With two or more row passes over a group, the first waits on the group's weights
-        // and the last on nothing (they are in L1): the last asks for the next group's, so
-        // its arithmetic overlaps their loading. One pass (up to 8 rows, batch-1 decode
-        // included) streams at the memory's speed already, and extra requests slowed it.
-        let ahead =
-            (j > 0 && j + MR >= xi.m && g + 1 < w.n / GROUP).then(|| wq.add(nb * CHUNKS * 64));
-        let mut acc = [_mm512_setzero_ps(); MR];
-        for b in 0..nb {
-            let mut dot = [_mm512_setzero_si512(); MR];
+        let gstride = nb * CHUNKS * 64;
+        let wq = w.qs.as_ptr().add(g * gstride + b * CHUNKS * 64);
+        let ws = w.scales.as_ptr().add((g * nb + b) * GROUP);
+        let xq = xi.qs.as_ptr().add(j * k + b * BLOCK);
+        let mut dot = [[_mm512_setzero_si512(); NG]; MR];
+        for (c, d) in dot.iter_mut().enumerate() {
+            let start = _mm512_set1_epi32(*xi.starts.as_ptr().add((j + c) * nb + b));
+            d.iter_mut().for_each(|d| *d = start);
+        }
+        for t in 0..CHUNKS {
+            let mut wv = [_mm512_setzero_si512(); NG];
+            for (i, v) in wv.iter_mut().enumerate() {
+                *v = _mm512_loadu_si512(wq.add(i * gstride + t * 64) as *const _);
+            }
             for (c, d) in dot.iter_mut().enumerate() {
-                *d = _mm512_set1_epi32(*x0.add(c * nb + b));
-            }
-            for t in 0..CHUNKS {
-                if let Some(next) = ahead {
-                    // One line per chunk, into L2, spread over the pass.
-                    _mm_prefetch::<_MM_HINT_T1>(next.add((b * CHUNKS + t) * 64).cast());
+                // The signed operand, broadcast from memory within the instruction.
+                let xv = _mm512_set1_epi32((xq.add(c * k + 4 * t) as *const i32).read_unaligned());
+                for (d, v) in d.iter_mut().zip(&wv) {
+                    *d = _mm512_dpbusd_epi32(*d, *v, xv);
                 }
-                let wv = _mm512_loadu_si512(wq.add((b * CHUNKS + t) * 64) as *const _);
-                for (c, d) in dot.iter_mut().enumerate() {
-                    // The signed operand, broadcast from memory within the instruction.
-                    let xv = _mm512_set1_epi32(
-                        (xq.add(c * k + b * BLOCK + 4 * t) as *const i32).read_unaligned(),
-                    );
-                    *d = _mm512_dpbusd_epi32(*d, wv, xv);
-                }
-            }
-            let scale = _mm512_loadu_ps(ws.add(b * GROUP));
-            for (c, a) in acc.iter_mut().enumerate() {
-                let s = _mm512_mul_ps(scale, _mm512_set1_ps(*xs.add(c * nb + b)));
-                *a = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot[c]), s, *a);
             }
         }
-        for (c, a) in acc.iter().enumerate() {
-            _mm512_storeu_ps(out.0.add((j + c) * w.n + g * GROUP), *a);
+        for i in 0..NG {
+            let scale = _mm512_loadu_ps(ws.add(i * nb * GROUP));
+            for c in 0..MR {
+                let s = _mm512_mul_ps(
+                    scale,
+                    _mm512_set1_ps(*xi.scales.as_ptr().add((j + c) * nb + b)),
+                );
+                acc[c][i] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot[c][i]), s, acc[c][i]);
+            }
         }
     }
 }
@@ -560,10 +619,11 @@ pub(crate) mod tests {
 
     #[test]
     fn matmul_equals_dequantized_reference_for_every_batch_shape() {
-        for (n, k) in [(16, 64), (48, 192), (32, 576)] {
+        // 1 to 5 groups (partial panels), one or two chunks of 16 rows, split across threads
+        for (n, k) in [(16, 64), (48, 192), (32, 576), (80, 1536)] {
             let mut w = Q8Matrix::quantize(&data(n * k, n as u32), n, k).expect("quantize");
             w.drop_tile_copies(); // the int8 kernel at every row count
-            for m in [1, 2, 3, 4, 5, 7, 9, 16, 19] {
+            for m in [1, 2, 3, 4, 5, 7, 9, 16, 19, 33] {
                 let x = data(m * k, (m * 7) as u32);
                 let mut out = vec![0f32; m * n];
                 w.matmul(&x, m, &mut out);
