@@ -9,11 +9,10 @@
 //! its 4-byte chunks is broadcast from memory inside the instruction. Weights are stored in
 //! groups of 16 rows, interleaved 4 bytes at a time, so one 64-byte load holds the same 4
 //! columns of 16 rows and one `vpdpbusd` advances 16 dot products; the 16 lanes then take their
-//! own block scales in one multiply. A call covers 3 groups and 4 rows, 12 independent
-//! accumulators (enough to keep two `vpdpbusd` ports busy through the instruction's latency;
-//! each input broadcast feeds three of them). The +128 bias is removed exactly in integers: each block's
-//! accumulator starts at `-128 * sum(input values of the block)`, computed once per input row,
-//! so the weight stream holds values and scales only (68 bytes per 64 weights).
+//! own block scales in one multiply. A call covers 3 groups and 4 rows (see [`PANEL`] and
+//! [`ROWS`]). The +128 bias is removed exactly in integers: each block's accumulator starts at
+//! `-128 * sum(input values of the block)`, computed once per input row, so the weight stream
+//! holds values and scales only (68 bytes per 64 weights).
 //! Without AVX-512 VNNI a portable loop computes the same integers and the same sums.
 use std::ops::Range;
 
@@ -467,8 +466,9 @@ mod avx512 {
     /// L1. In the first chunk, the tiles of 4 rows each ask for a share of the next block's
     /// lines (the next panel's first block after the last), so memory delivers them while the
     /// arithmetic runs; one pass over the weights per 8 rows instead stalled on memory in its
-    /// first pass and left it idle in the second. Each row's blocks are summed in order, so
-    /// the results are those of a row-at-a-time loop, bit for bit.
+    /// first pass and left it idle in the second. Each row's blocks are summed in order with
+    /// the same operations whatever the other rows, so a row's result does not depend on the
+    /// batch it came in.
     #[target_feature(enable = "avx512f,avx512vnni")]
     unsafe fn panel<const NG: usize>(w: &Q8Matrix, xi: &QInput, g: usize, out: OutPtr) {
         const TILES: usize = CHUNK / ROWS;
@@ -619,7 +619,7 @@ pub(crate) mod tests {
 
     #[test]
     fn matmul_equals_dequantized_reference_for_every_batch_shape() {
-        // 1 to 5 groups (partial panels), one or two chunks of 16 rows, split across threads
+        // 1 to 5 groups (partial panels), one to three chunks of 16 rows, split across threads
         for (n, k) in [(16, 64), (48, 192), (32, 576), (80, 1536)] {
             let mut w = Q8Matrix::quantize(&data(n * k, n as u32), n, k).expect("quantize");
             w.drop_tile_copies(); // the int8 kernel at every row count
