@@ -35,4 +35,11 @@ pub trait Backend: Send + 'static {
         logits: &mut Vec<f32>,
     ) -> Result<(), BackendError>;
     fn remove_sequence(&mut self, id: u64);
+    /// Make room for `sequences` sequences of up to `slots` cache slots each ahead of time (at
+    /// start-up), so a burst of new requests does not wait on memory allocation. The default
+    /// does nothing.
+    fn preallocate(&mut self, sequences: usize, slots: usize) -> Result<(), BackendError> {
+        let _ = (sequences, slots);
+        Ok(())
+    }
 }

@@ -13,16 +13,18 @@ use super::backend::{Backend, BackendError};
 /// new tokens needs 114 slots, half the bytes to zero and to hold).
 const INITIAL_CACHE_SLOTS: usize = 256;
 
-/// Finished sequences' caches kept for new ones, at most this many: a new cache's buffers are
-/// fresh pages the kernel zeroes on first touch (about 3 MB per sequence), which made admitting
-/// a wave of 16 requests cost tens of milliseconds.
+/// Finished sequences' caches kept for new ones, at least this many (and as many as were
+/// preallocated): a new cache's buffers are fresh pages the kernel zeroes on first touch (about
+/// 3 MB per sequence), which made admitting a wave of 16 requests cost tens of milliseconds.
 const SPARE_CACHES: usize = 32;
 
 pub struct CandleBackend {
     model: MeitModel,
     caches: HashMap<u64, SeqCache>,
-    /// Emptied caches of finished sequences, reused before allocating.
+    /// Emptied caches of finished sequences (and preallocated ones), reused before allocating.
     spare: Vec<SeqCache>,
+    /// Most spare caches kept.
+    spare_max: usize,
 }
 
 impl CandleBackend {
@@ -31,6 +33,7 @@ impl CandleBackend {
             model,
             caches: HashMap::new(),
             spare: Vec::new(),
+            spare_max: SPARE_CACHES,
         }
     }
 
@@ -125,10 +128,24 @@ impl Backend for CandleBackend {
 
     fn remove_sequence(&mut self, id: u64) {
         if let Some(mut cache) = self.caches.remove(&id) {
-            if self.spare.len() < SPARE_CACHES {
+            if self.spare.len() < self.spare_max {
                 cache.reset();
                 self.spare.push(cache);
             }
         }
+    }
+
+    /// Caches of `slots` (at most the first allocation's size) for `sequences` sequences, every
+    /// page written now: fresh pages cost 10-25 ms per sequence when a burst of 16 requests was
+    /// admitted at once (page faults and zeroing, huge pages included), on the engine thread.
+    fn preallocate(&mut self, sequences: usize, slots: usize) -> Result<(), BackendError> {
+        let slots = slots.clamp(1, INITIAL_CACHE_SLOTS);
+        self.spare_max = self.spare_max.max(sequences);
+        while self.spare.len() < sequences {
+            let mut cache = self.model.llm.new_cache(slots, true).map_err(model_err)?;
+            cache.prefault();
+            self.spare.push(cache);
+        }
+        Ok(())
     }
 }

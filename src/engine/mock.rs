@@ -8,7 +8,7 @@ use std::collections::hash_map::DefaultHasher;
 use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokenizers::Tokenizer;
@@ -100,6 +100,7 @@ pub struct MockBackend {
     eos: u32,
     seqs: HashMap<u64, MockSeq>,
     live: Arc<AtomicUsize>,
+    preallocated: Arc<Mutex<Vec<(usize, usize)>>>,
 }
 
 impl MockBackend {
@@ -110,7 +111,14 @@ impl MockBackend {
             eos: tokenizer.token_to_id("<|im_end|>").unwrap_or(0),
             seqs: HashMap::new(),
             live: Arc::new(AtomicUsize::new(0)),
+            preallocated: Arc::default(),
         }
+    }
+
+    /// The `(sequences, slots)` of every `preallocate` call so far (shared, readable from
+    /// tests).
+    pub fn preallocations(&self) -> Arc<Mutex<Vec<(usize, usize)>>> {
+        self.preallocated.clone()
     }
 
     /// Number of sequences the backend currently holds (shared, readable from tests).
@@ -193,6 +201,13 @@ impl Backend for MockBackend {
         if self.seqs.remove(&id).is_some() {
             self.live.fetch_sub(1, Ordering::SeqCst);
         }
+    }
+
+    fn preallocate(&mut self, sequences: usize, slots: usize) -> Result<(), BackendError> {
+        if let Ok(mut p) = self.preallocated.lock() {
+            p.push((sequences, slots));
+        }
+        Ok(())
     }
 }
 

@@ -81,6 +81,12 @@ where
     if let Err(e) = warm_up(&mut backend) {
         return tracing::error!("backend warm-up failed: {e}");
     }
+    // Caches for a full batch, within the KV budget, before the engine reports ready.
+    let running = ctx.cfg.max_running.max(1);
+    let per_sequence = ctx.cfg.kv_total_blocks * ctx.cfg.kv_block_size / running;
+    if let Err(e) = backend.preallocate(running, per_sequence) {
+        return tracing::error!("KV cache preallocation failed: {e}");
+    }
     let prefix_slots = backend.prefix_slots();
     ctx.shared
         .prefix_slots

@@ -380,6 +380,24 @@ impl SeqCache {
         self.prefix = 0;
     }
 
+    /// Writes every element of every buffer, so the OS backs the whole cache with pages now
+    /// (a fresh buffer's pages are faulted in, and zeroed, on first write; a burst of new
+    /// sequences then paid that on the engine thread). Contents stay zero.
+    pub fn prefault(&mut self) {
+        for l in 0..self.layers.len() {
+            match self.layer_mut(l) {
+                LayerMut::F32(k, v) => {
+                    k.fill(0.0);
+                    v.fill(0.0);
+                }
+                LayerMut::F16(k, v) => {
+                    k.fill(f16::ZERO);
+                    v.fill(f16::ZERO);
+                }
+            }
+        }
+    }
+
     /// Bytes held by the buffers.
     pub fn bytes(&self) -> usize {
         self.layers.iter().map(LayerBuf::bytes).sum()
@@ -422,6 +440,32 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// A prefaulted cache is still empty, reads zero everywhere, keeps its capacity, and takes
+    /// writes like a fresh one.
+    #[test]
+    fn a_prefaulted_cache_is_empty_and_takes_writes() -> Result<()> {
+        let c = cfg();
+        let (hkv, d) = (c.num_key_value_heads, c.head_dim());
+        for dtype in [KvDtype::F32, KvDtype::F16] {
+            let mut cache = SeqCache::new(&c, 40, true, dtype, &Device::Cpu)?;
+            let cap = cache.capacity();
+            cache.prefault();
+            assert_eq!((cache.len(), cache.capacity()), (0, cap));
+            let (k, v) = cache.view(1, cap)?;
+            assert!(k.flatten_all()?.to_vec1::<f32>()?.iter().all(|x| *x == 0.0));
+            assert!(v.flatten_all()?.to_vec1::<f32>()?.iter().all(|x| *x == 0.0));
+            let k: Vec<f32> = (0..hkv * 2 * d).map(|i| i as f32 + 1.0).collect();
+            for layer in 0..c.num_hidden_layers {
+                cache.write_slices(layer, 2, &k, &k)?;
+            }
+            cache.advance(2);
+            let (kr, vr) = cache.view(0, 2)?;
+            assert_eq!(kr.flatten_all()?.to_vec1::<f32>()?, k, "{dtype:?}");
+            assert_eq!(vr.flatten_all()?.to_vec1::<f32>()?, k, "{dtype:?}");
+        }
+        Ok(())
     }
 
     /// Writes, growth and views keep every key and value where the layout says, for both

@@ -13,6 +13,26 @@ use meit::engine::mock::{test_tokenizer, MockBackend, MockConfig};
 use meit::engine::{self, EngineConfig, Event, FinishReason, GenerateRequest, SamplingParams};
 use meit::telemetry::Metrics;
 
+/// Before it reports ready, the engine asks the backend for caches for a full batch
+/// (`max_running` sequences), splitting the KV budget between them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn engine_preallocates_a_full_batch_of_caches_before_ready() {
+    let tok = Arc::new(test_tokenizer());
+    let backend = MockBackend::new(&tok, MockConfig::default());
+    let calls = backend.preallocations();
+    let cfg = EngineConfig {
+        max_running: 6,
+        max_waiting: 8,
+        max_batch_tokens: 64,
+        kv_block_size: 16,
+        kv_total_blocks: 120,
+    };
+    let metrics = Arc::new(Metrics::new().expect("metrics"));
+    let handle = engine::spawn(backend, tok, cfg, metrics);
+    wait_until(|| handle.is_ready()).await;
+    assert_eq!(*calls.lock().expect("calls"), vec![(6, 120 * 16 / 6)]);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn randomised_engine_runs_and_cancellations_free_everything() {
     for seed in 0..12u64 {
