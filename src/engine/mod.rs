@@ -11,6 +11,7 @@ pub mod detok;
 pub mod events;
 pub mod kv;
 pub mod mock;
+mod outbox;
 pub mod sampler;
 pub mod scheduler;
 mod worker;

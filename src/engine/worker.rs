@@ -12,6 +12,7 @@ use super::backend::{Backend, BackendError};
 use super::detok::{Detokenizer, StopCheck, StopMatcher};
 use super::events::{Event, Finish, FinishReason, Timings, Usage};
 use super::kv::BlockPool;
+use super::outbox::Outbox;
 use super::sampler::Sampler;
 use super::scheduler::{Scheduler, SchedulerConfig, StepPlan};
 use super::{Command, EngineConfig, Shared, Submission};
@@ -53,6 +54,8 @@ struct Worker<B: Backend> {
     deadline: Option<Instant>,
     /// The last step's logits, one row per entry (kept: a batched step writes megabytes).
     logits: Vec<f32>,
+    /// Events of the current step, sent in one batch at its end.
+    outbox: Outbox,
 }
 
 /// Marks the engine not ready when its thread ends, by return or by panic (a panicking backend
@@ -112,6 +115,7 @@ where
         eos,
         deadline: None,
         logits: Vec::new(),
+        outbox: Outbox::new(),
     };
     while w.receive() {
         w.reap_cancelled();
@@ -122,17 +126,19 @@ where
             w.start(&plan);
             let t1 = Instant::now();
             w.publish_gauges();
-            w.step(&plan);
+            let forward = w.step(&plan);
             tracing::debug!(
                 admitted = plan.admitted.len(),
                 sequences = plan.entries.len(),
                 rows = plan.entries.iter().map(|e| e.range.len()).sum::<usize>(),
                 admit_ms = (t1 - t0).as_secs_f64() * 1e3,
+                forward_ms = forward.as_secs_f64() * 1e3,
                 step_ms = t1.elapsed().as_secs_f64() * 1e3,
                 "engine step"
             );
         }
         w.publish_gauges();
+        w.outbox.flush();
     }
 }
 
@@ -180,7 +186,7 @@ impl<B: Backend> Worker<B> {
         let prompt_tokens = req.prompt.len();
         if let Err(e) = self.sched.enqueue(id, req.prompt, req.max_tokens) {
             self.ctx.shared.queued.fetch_sub(1, Ordering::SeqCst);
-            let _ = tx.send(Event::Failed(e.to_string()));
+            self.outbox.push(&tx, Event::Failed(e.to_string()));
             return;
         }
         let live = Live {
@@ -250,14 +256,16 @@ impl<B: Backend> Worker<B> {
         }
     }
 
-    fn step(&mut self, plan: &StepPlan) {
+    /// Runs the model on the plan's rows and emits the sampled tokens; returns the time the
+    /// backend's forward took (the rest of a step is sampling and emitting).
+    fn step(&mut self, plan: &StepPlan) -> std::time::Duration {
         let entries: Vec<_> = plan
             .entries
             .iter()
             .filter(|e| self.live.get(&e.id).is_some_and(|l| l.in_backend))
             .collect();
         if entries.is_empty() {
-            return;
+            return std::time::Duration::ZERO;
         }
         let batch: Vec<(u64, &[u32])> = entries
             .iter()
@@ -268,7 +276,9 @@ impl<B: Backend> Worker<B> {
             .batch_size_sequences
             .observe(batch.len() as f64);
         let mut logits = std::mem::take(&mut self.logits);
+        let t0 = Instant::now();
         let result = self.backend.forward(&batch, &mut logits);
+        let forward = t0.elapsed();
         drop(batch);
         let vocab = self.backend.vocab_size();
         match result {
@@ -290,6 +300,7 @@ impl<B: Backend> Worker<B> {
             Err(e) => entries.iter().for_each(|en| self.fail(en.id, &e)),
         }
         self.logits = logits;
+        forward
     }
 
     /// Sample the next token of `id`, send it, and finish the sequence when it is done.
@@ -321,7 +332,7 @@ impl<B: Backend> Worker<B> {
             StopCheck::Continue(t) => (t, false),
             StopCheck::Stopped(t) => (t, true),
         };
-        let _ = l.tx.send(Event::Token { id: token, text });
+        self.outbox.push(&l.tx, Event::Token { id: token, text });
         if stopped {
             self.finish(id, FinishReason::Stop);
         } else if l.generated >= l.max_tokens {
@@ -355,18 +366,21 @@ impl<B: Backend> Worker<B> {
             prompt_tokens: l.prompt_tokens,
             completion_tokens: l.generated,
         };
-        let _ = l.tx.send(Event::Finished(Finish {
-            reason,
-            tail,
-            usage,
-            timings,
-        }));
+        self.outbox.push(
+            &l.tx,
+            Event::Finished(Finish {
+                reason,
+                tail,
+                usage,
+                timings,
+            }),
+        );
     }
 
     fn fail(&mut self, id: u64, err: &BackendError) {
         tracing::warn!(id, "sequence failed: {err}");
         if let Some(l) = self.remove(id) {
-            let _ = l.tx.send(Event::Failed(err.to_string()));
+            self.outbox.push(&l.tx, Event::Failed(err.to_string()));
         }
     }
 
