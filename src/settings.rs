@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::engine::EngineConfig;
 use crate::model::bundle::{resolve_adapter, BackboneSource, LoadOptions, Precision};
+use crate::model::kv::KvDtype;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 #[serde(default, deny_unknown_fields)]
@@ -36,6 +37,9 @@ pub struct ModelSettings {
     /// blocks of 64; on AMX CPUs int8 tiles for steps of 4-48 rows, bf16 tiles above) or `q4_0`.
     /// Default `q8_0`.
     pub precision: String,
+    /// KV cache elements: `auto` (f32 with `f32` weights, int8 with quantized ones), `f32`,
+    /// `f16` or `int8` (one scale per key row and per value row). Default `auto`.
+    pub kv_cache: String,
     /// ECG prefix slots of the untrained encoder (a trained one carries its own). Default 1.
     pub prefix_slots: usize,
 }
@@ -46,6 +50,7 @@ impl Default for ModelSettings {
             source: "default".into(),
             adapter: "default".into(),
             precision: "q8_0".into(),
+            kv_cache: "auto".into(),
             prefix_slots: 1,
         }
     }
@@ -60,12 +65,21 @@ impl ModelSettings {
                 self.precision
             ))
         })?;
+        let kv_cache = match self.kv_cache.as_str() {
+            "auto" => None,
+            other => Some(KvDtype::parse(other).ok_or_else(|| {
+                SettingsError::Invalid(format!(
+                    "model.kv_cache must be auto, f32, f16 or int8, got {other:?}"
+                ))
+            })?),
+        };
         let adapter = resolve_adapter(&self.adapter);
         Ok(LoadOptions {
             backbone: BackboneSource::parse(&self.source),
             adapter,
             prefix_slots: self.prefix_slots,
             precision,
+            kv_cache,
         })
     }
 }
@@ -333,6 +347,20 @@ mod tests {
             .and_then(|c| c.try_deserialize())
             .expect("deploy/config/meit.toml");
         assert_eq!(from_file, Settings::default());
+    }
+
+    #[test]
+    fn kv_cache_setting_maps_to_the_load_options_and_names_a_bad_value() {
+        let mut m = ModelSettings::default();
+        assert_eq!(m.load_options().expect("auto").kv_cache, None);
+        m.kv_cache = "f16".into();
+        assert_eq!(m.load_options().expect("f16").kv_cache, Some(KvDtype::F16));
+        m.kv_cache = "int4".into();
+        let e = m.load_options().expect_err("int4").to_string();
+        assert!(
+            e.contains("model.kv_cache") && e.contains("\"int4\""),
+            "{e}"
+        );
     }
 
     #[test]

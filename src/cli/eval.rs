@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use crate::eval::{EvalError, EvalOptions, EvalSummary, Tasks};
 use crate::model::bundle::Precision;
+use crate::model::kv::KvDtype;
 
 pub use crate::train::data::DEFAULT_INSTRUCTION;
 
@@ -25,6 +26,10 @@ pub struct EvalArgs {
     /// Decode precision: f32, q8_0 or q4_0.
     #[arg(long, default_value = "f32")]
     pub precision: String,
+    /// KV cache elements: auto (f32 with f32 weights, int8 with quantized ones), f32, f16 or
+    /// int8.
+    #[arg(long, default_value = "auto")]
+    pub kv_cache: String,
     /// Evaluate only the first N test records.
     #[arg(long)]
     pub limit: Option<usize>,
@@ -68,6 +73,14 @@ impl EvalArgs {
             model: self.model.clone(),
             adapter: crate::model::bundle::resolve_adapter(&self.adapter),
             precision: Precision::parse(&self.precision)?,
+            kv_cache: match self.kv_cache.as_str() {
+                "auto" => None,
+                other => Some(KvDtype::parse(other).ok_or_else(|| {
+                    EvalError::Option(format!(
+                        "--kv-cache must be auto, f32, f16 or int8, got {other:?}"
+                    ))
+                })?),
+            },
             instruction: self.instruction.clone(),
             limit: self.limit,
             max_tokens: self.max_tokens,

@@ -88,6 +88,7 @@ pub fn run(args: &ReportArgs) -> Result<String, ReportError> {
         adapter: crate::model::bundle::resolve_adapter(&args.adapter),
         prefix_slots: 1,
         precision: Precision::parse(&args.precision)?,
+        kv_cache: None,
     };
     let model = MeitModel::load(&opts, &dev)?;
     let prefix = model.encode_ecg(&ecg.data, TARGET_LEN)?;

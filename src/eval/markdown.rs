@@ -271,12 +271,13 @@ pub fn render(m: &Value) -> String {
     let r = &m["run"];
     let _ = writeln!(
         out,
-        "Model `{}`, adapter {}, trained: {}, precision {}, greedy decoding, max {} tokens, {} \
+        "Model `{}`, adapter {}, trained: {}, precision {}, KV cache {}, greedy decoding, max {} tokens, {} \
          test records; wall time {:.1} s.\n",
         r["model"].as_str().unwrap_or("?"),
         r["adapter"],
         r["trained"],
         r["precision"],
+        r["kv_cache"].as_str().unwrap_or("?"),
         r["max_tokens"],
         r["test_records"],
         num(r, &["timings", "wall_s"]).unwrap_or(f64::NAN)

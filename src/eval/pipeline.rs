@@ -10,6 +10,7 @@ use serde_json::{json, Value};
 
 use crate::engine::{self, candle_backend::CandleBackend, EngineConfig, EngineHandle};
 use crate::model::bundle::{BackboneSource, LoadOptions, MeitModel, Precision};
+use crate::model::kv::KvDtype;
 use crate::model::{chat, tokenizer};
 use crate::telemetry::Metrics;
 
@@ -67,6 +68,8 @@ pub struct EvalOptions {
     pub model: String,
     pub adapter: Option<PathBuf>,
     pub precision: Precision,
+    /// KV cache elements; `None`: the precision's default (`bundle::default_kv_cache`).
+    pub kv_cache: Option<KvDtype>,
     pub instruction: String,
     /// First N test records (all when None).
     pub limit: Option<usize>,
@@ -167,9 +170,11 @@ async fn run_async(opts: &EvalOptions) -> Result<EvalSummary, EvalError> {
         adapter: opts.adapter.clone(),
         prefix_slots: 1,
         precision: opts.precision,
+        kv_cache: opts.kv_cache,
     };
     let model = MeitModel::load(&load, &Device::Cpu)?;
     let trained = model.trained;
+    let kv_cache = model.llm.kv_dtype();
     let tok = Arc::new(model.tokenizer.clone());
     let prompt = tokenizer::encode(&tok, &chat::user_prompt(&opts.instruction))?;
     timings.insert("load_model_s".into(), json!(t.elapsed().as_secs_f64()));
@@ -456,6 +461,7 @@ async fn run_async(opts: &EvalOptions) -> Result<EvalSummary, EvalError> {
             "adapter": opts.adapter,
             "trained": trained,
             "precision": opts.precision,
+            "kv_cache": kv_cache.as_str(),
             "instruction": opts.instruction,
             "max_tokens": opts.max_tokens,
             "decoding": "greedy",

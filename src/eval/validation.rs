@@ -61,6 +61,7 @@ impl EngineGenerator {
             adapter: Some(adapter_dir.to_path_buf()),
             prefix_slots: 1,
             precision: self.precision,
+            kv_cache: None,
         };
         let model = MeitModel::load(&load, &Device::Cpu)?;
         let tok = Arc::new(model.tokenizer.clone());

@@ -2,8 +2,8 @@
 //! and one pass over one sequence's cache on plain slices, with no intermediate tensors. At 30
 //! layers per token and one call per sequence, the dozen small candle ops this replaces cost
 //! more than the arithmetic, and candle's softmax fans out to its thread pool per row. The
-//! engine runs the sequences of a batch on separate threads. The cache may hold f32 or f16
-//! (see `kv`); products and sums are f32 either way.
+//! engine runs the sequences of a batch on separate threads. The cache may hold f32, f16 or
+//! int8 with row scales (see `kv`); products and sums are f32 either way.
 use half::f16;
 
 use super::kv::{key_at, KvElem, KEY_BLOCK};
@@ -48,6 +48,10 @@ pub fn rope_rows(
 
 /// A cache element the AVX-512 kernel can load 16 at a time as f32.
 pub trait KvLoad: KvElem {
+    /// Whether each key row and value row carries a scale (int8): the kernel multiplies the
+    /// scores of a block of 16 keys by their scales and each value row's weight by its scale.
+    const SCALED: bool = false;
+
     /// # Safety
     /// AVX-512 F present; 16 elements readable at `p`.
     #[cfg(target_arch = "x86_64")]
@@ -71,6 +75,29 @@ impl KvLoad for f16 {
     }
 }
 
+impl KvLoad for i8 {
+    const SCALED: bool = true;
+
+    #[cfg(target_arch = "x86_64")]
+    #[inline(always)]
+    unsafe fn load16(p: *const Self) -> std::arch::x86_64::__m512 {
+        use std::arch::x86_64::*;
+        _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128(p.cast())))
+    }
+}
+
+/// One layer's cache buffers as attention reads them.
+pub struct CacheSlices<'a, T> {
+    /// Keys in the block layout of [`key_at`].
+    pub k: &'a [T],
+    /// Values, `(Hkv, cap, D)`.
+    pub v: &'a [T],
+    /// The key row and value row scales, `(Hkv, cap)` each: required when `T::SCALED`.
+    pub scales: Option<(&'a [f32], &'a [f32])>,
+    /// Slots per head, a multiple of [`KEY_BLOCK`].
+    pub cap: usize,
+}
+
 /// One cache row as f32 (the portable path).
 fn widen<T: KvElem>(src: &[T], dst: &mut [f32]) {
     for (d, s) in dst.iter_mut().zip(src) {
@@ -79,16 +106,12 @@ fn widen<T: KvElem>(src: &[T], dst: &mut [f32]) {
 }
 
 /// Attention of `n` new queries `q: (n, H*D)` (RoPE applied) over the first `total` slots of
-/// the cache buffers: keys `k` in the block layout of [`key_at`], values `v: (Hkv, cap, D)`
-/// (`cap` a multiple of [`KEY_BLOCK`]); query `t` sees slots `0..=before + t`. Writes
-/// `out: (n, H*D)`.
+/// the cache `c`; query `t` sees slots `0..=before + t`. Writes `out: (n, H*D)`.
 #[allow(clippy::too_many_arguments)]
 pub fn attend_cached<T: KvLoad>(
     q: &[f32],
     n: usize,
-    k: &[T],
-    v: &[T],
-    cap: usize,
+    c: &CacheSlices<'_, T>,
     before: usize,
     total: usize,
     heads: Heads,
@@ -96,11 +119,22 @@ pub fn attend_cached<T: KvLoad>(
     out: &mut [f32],
 ) {
     let Heads { h, hkv, d } = heads;
+    let (k, v, cap) = (c.k, c.v, c.cap);
     let g = h / hkv;
     assert!(
         cap.is_multiple_of(KEY_BLOCK),
         "cache capacity {cap} not in blocks of 16"
     );
+    // Unscaled elements read as scale 1 in the portable loop; the kernel ignores the slices.
+    let (ks, vs): (&[f32], &[f32]) = match c.scales {
+        Some(s) => s,
+        None => {
+            assert!(!T::SCALED, "int8 cache attention needs the row scales");
+            (&[], &[])
+        }
+    };
+    assert!(!T::SCALED || ks.len() >= hkv * cap && vs.len() >= hkv * cap);
+    let row_scale = |sc: &[f32], i: usize| if T::SCALED { sc[i] } else { 1.0 };
     #[cfg(target_arch = "x86_64")]
     if d == 64 && super::qmatmul::has_avx512() {
         // One pass over each kv head's keys and values for a whole query group (GQA, up to 4
@@ -111,19 +145,28 @@ pub fn attend_cached<T: KvLoad>(
         for head0 in (0..h).step_by(per) {
             let kbase = (head0 / g) * cap * d;
             let (kh, vh) = (&k[kbase..], &v[kbase..]);
+            let sbase = if T::SCALED { (head0 / g) * cap } else { 0 };
+            let (ksh, vsh) = (&ks[sbase..], &vs[sbase..]);
             for t in 0..n {
                 let limit = (before + t + 1).min(total);
                 let at = (t * h + head0) * d;
                 let (qg, o) = (&q[at..][..per * d], &mut out[at..][..per * d]);
                 let sc = &mut scores;
-                // SAFETY: AVX-512 F present; rows of 64 within `k`, `v` (limit <= total <= cap);
+                let kv = avx512::Head {
+                    k: kh,
+                    v: vh,
+                    ks: ksh,
+                    vs: vsh,
+                };
+                // SAFETY: AVX-512 F present; rows of 64 within `k`, `v` (limit <= total <= cap),
+                // and for int8 scales for whole blocks of 16 (cap is a multiple of 16);
                 // `scores` holds `per` rows of `limit` rounded up to 16.
                 unsafe {
                     match per {
-                        1 => avx512::group64::<T, 1>(qg, kh, vh, limit, scale, sc, o),
-                        2 => avx512::group64::<T, 2>(qg, kh, vh, limit, scale, sc, o),
-                        3 => avx512::group64::<T, 3>(qg, kh, vh, limit, scale, sc, o),
-                        _ => avx512::group64::<T, 4>(qg, kh, vh, limit, scale, sc, o),
+                        1 => avx512::group64::<T, 1>(qg, &kv, limit, scale, sc, o),
+                        2 => avx512::group64::<T, 2>(qg, &kv, limit, scale, sc, o),
+                        3 => avx512::group64::<T, 3>(qg, &kv, limit, scale, sc, o),
+                        _ => avx512::group64::<T, 4>(qg, &kv, limit, scale, sc, o),
                     }
                 }
             }
@@ -135,6 +178,7 @@ pub fn attend_cached<T: KvLoad>(
     let mut row = vec![0f32; d];
     for head in 0..h {
         let kbase = (head / g) * cap * d;
+        let sbase = (head / g) * cap;
         for t in 0..n {
             let limit = (before + t + 1).min(total);
             let qrow = &q[(t * h + head) * d..][..d];
@@ -143,7 +187,7 @@ pub fn attend_cached<T: KvLoad>(
                 for (i, r) in row.iter_mut().enumerate() {
                     *r = k[key_at(cap, d, head / g, s, i)].to_f32();
                 }
-                *score = dot(qrow, &row) * scale;
+                *score = dot(qrow, &row) * row_scale(ks, sbase + s) * scale;
                 max = max.max(*score);
             }
             let mut sum = 0f32;
@@ -153,7 +197,7 @@ pub fn attend_cached<T: KvLoad>(
             }
             let o = &mut out[(t * h + head) * d..][..d];
             for (s, p) in scores[..limit].iter().enumerate() {
-                let w = p / sum;
+                let w = p / sum * row_scale(vs, sbase + s);
                 widen(&v[kbase + s * d..][..d], &mut row);
                 for (oi, vi) in o.iter_mut().zip(&row) {
                     *oi += w * vi;
@@ -169,6 +213,15 @@ mod avx512 {
 
     use super::KvLoad;
     use crate::model::act::avx512::exp;
+
+    /// One kv head's keys and values from its first slot, and for int8 their row scales
+    /// (empty otherwise).
+    pub struct Head<'a, T> {
+        pub k: &'a [T],
+        pub v: &'a [T],
+        pub ks: &'a [f32],
+        pub vs: &'a [f32],
+    }
 
     /// The lanes of block `b` (of 16 keys) that hold one of the first `limit` keys.
     #[inline]
@@ -199,20 +252,25 @@ mod avx512 {
     /// each value row is loaded once and accumulated into every head's output (4 G independent
     /// chains).
     ///
+    /// With int8 elements (`T::SCALED`), each block's scores are multiplied by its 16 key
+    /// scales, and each value row's weight by the row's scale (folded into the stored softmax
+    /// numerators after their sum is taken).
+    ///
     /// # Safety
-    /// AVX-512 F present; `k` holds `limit` keys rounded up to whole blocks of 16 x 64, `v`
-    /// `limit` rows of 64; `q`, `o` hold `G` rows of 64; `scores` holds `G` times `limit`
-    /// rounded up to 16.
+    /// AVX-512 F present; `kv.k` holds `limit` keys rounded up to whole blocks of 16 x 64,
+    /// `kv.v` `limit` rows of 64, and when `T::SCALED` `kv.ks`, `kv.vs` `limit` rounded up to
+    /// 16 scales; `q`, `o` hold `G` rows of 64; `scores` holds `G` times `limit` rounded up to
+    /// 16.
     #[target_feature(enable = "avx512f")]
     pub unsafe fn group64<T: KvLoad, const G: usize>(
         q: &[f32],
-        k: &[T],
-        v: &[T],
+        kv: &Head<'_, T>,
         limit: usize,
         scale: f32,
         scores: &mut [f32],
         o: &mut [f32],
     ) {
+        let (k, v) = (kv.k, kv.v);
         let blocks = limit.div_ceil(16);
         let stride = blocks * 16;
         debug_assert!(scores.len() >= G * stride && q.len() >= G * 64 && o.len() >= G * 64);
@@ -244,8 +302,18 @@ mod avx512 {
                     }
                 }
             }
+            let kscale = if T::SCALED {
+                _mm512_loadu_ps(kv.ks.as_ptr().add(b * 16))
+            } else {
+                _mm512_set1_ps(1.0)
+            };
             for (h, ah) in acc.iter().enumerate() {
                 let s = _mm512_add_ps(_mm512_add_ps(ah[0], ah[1]), _mm512_add_ps(ah[2], ah[3]));
+                let s = if T::SCALED {
+                    _mm512_mul_ps(s, kscale)
+                } else {
+                    s
+                };
                 maxv[h] = _mm512_mask_max_ps(maxv[h], mask, maxv[h], s);
                 _mm512_storeu_ps(sp.add(h * stride + b * 16), s);
             }
@@ -262,7 +330,13 @@ mod avx512 {
                 let p = sp.add(h * stride + b * 16);
                 let e = _mm512_maskz_mov_ps(mask, exp(_mm512_sub_ps(_mm512_loadu_ps(p), max)));
                 sumv = _mm512_add_ps(sumv, e);
-                _mm512_storeu_ps(p, e);
+                if T::SCALED {
+                    // the value rows' scales, after the sum (lanes past `limit` stay zero)
+                    let vscale = _mm512_loadu_ps(kv.vs.as_ptr().add(b * 16));
+                    _mm512_storeu_ps(p, _mm512_maskz_mul_ps(mask, e, vscale));
+                } else {
+                    _mm512_storeu_ps(p, e);
+                }
             }
             inv[h] = 1.0 / _mm512_reduce_add_ps(sumv);
         }
@@ -304,6 +378,7 @@ mod tests {
 
     use super::*;
     use crate::model::kv::keys_to_blocks;
+    use crate::model::qmatmul::quantize_block;
 
     type Result<T> = candle_core::Result<T>;
 
@@ -381,9 +456,13 @@ mod tests {
                 );
                 let heads = Heads { h, hkv, d };
                 let kblocks = keys_to_blocks(&kv, hkv, cap, d);
-                attend_cached(
-                    &qt, n, &kblocks, &vv, cap, before, total, heads, scale, &mut out,
-                );
+                let c = CacheSlices {
+                    k: &kblocks,
+                    v: &vv,
+                    scales: None,
+                    cap,
+                };
+                attend_cached(&qt, n, &c, before, total, heads, scale, &mut out);
                 let got = Tensor::from_vec(out, (n, h * d), &dev)?;
                 let want = reference(&q, &k, &v, before, total);
                 let diff = (got - want)?.abs()?.max_all()?.to_scalar::<f32>()?;
@@ -399,13 +478,51 @@ mod tests {
                 };
                 let mut out = vec![0f32; n * h * d];
                 let khb = keys_to_blocks(&kh, hkv, cap, d);
-                attend_cached(
-                    &qt, n, &khb, &vh, cap, before, total, heads, scale, &mut out,
-                );
+                let c = CacheSlices {
+                    k: &khb,
+                    v: &vh,
+                    scales: None,
+                    cap,
+                };
+                attend_cached(&qt, n, &c, before, total, heads, scale, &mut out);
                 let got = Tensor::from_vec(out, (n, h * d), &dev)?;
                 let want = reference(&q, &round(&kh)?, &round(&vh)?, before, total);
                 let diff = (got - want)?.abs()?.max_all()?.to_scalar::<f32>()?;
                 assert!(diff < 1e-5, "f16 cache d={d} n={n} before={before}: {diff}");
+                // int8 cache with row scales: against the reference on the dequantized rows
+                let quant = |x: &[f32]| {
+                    let (mut q8, mut sc) = (vec![0i8; x.len()], Vec::new());
+                    for (r, o) in x.chunks_exact(d).zip(q8.chunks_exact_mut(d)) {
+                        sc.push(quantize_block(r, o));
+                    }
+                    let deq: Vec<f32> = q8
+                        .iter()
+                        .zip(sc.iter().flat_map(|&s| std::iter::repeat_n(s, d)))
+                        .map(|(&v, s)| v as f32 * s)
+                        .collect();
+                    (q8, sc, deq)
+                };
+                let ((kq, ksc, kdq), (vq, vsc, vdq)) = (quant(&kv), quant(&vv));
+                let kqb = keys_to_blocks(&kq, hkv, cap, d);
+                let c = CacheSlices {
+                    k: &kqb,
+                    v: &vq,
+                    scales: Some((&ksc, &vsc)),
+                    cap,
+                };
+                let mut out = vec![0f32; n * h * d];
+                attend_cached(&qt, n, &c, before, total, heads, scale, &mut out);
+                let got = Tensor::from_vec(out, (n, h * d), &dev)?;
+                let (kt, vt) = (
+                    Tensor::from_vec(kdq, (hkv, cap, d), &dev)?,
+                    Tensor::from_vec(vdq, (hkv, cap, d), &dev)?,
+                );
+                let want = reference(&q, &kt, &vt, before, total);
+                let diff = (got - want)?.abs()?.max_all()?.to_scalar::<f32>()?;
+                assert!(
+                    diff < 1e-5,
+                    "int8 cache d={d} n={n} before={before}: {diff}"
+                );
             }
         }
         Ok(())

@@ -87,6 +87,7 @@ pub unsafe trait ZeroBits: Copy + Default {}
 // SAFETY: 0.0 is all zero bits in both formats.
 unsafe impl ZeroBits for f32 {}
 unsafe impl ZeroBits for half::f16 {}
+unsafe impl ZeroBits for i8 {}
 
 /// `MEIT_NO_HUGEPAGES` keeps every buffer on the heap (for measurements).
 fn huge_pages_wanted() -> bool {

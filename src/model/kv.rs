@@ -1,16 +1,18 @@
 //! One sequence's key/value cache: per layer `(Hkv, capacity, D)` buffers written in place.
 //! The first `prefix` slots hold the ECG prefix keys/values (no RoPE); text follows.
 //!
-//! Elements are f32 (the exact path) or f16 ([`KvDtype`]): with quantized weights a batched
-//! decode step reads more cache than weights at a few hundred tokens of context, and f16 halves
-//! that (as llama.cpp's default cache type does). The buffers are on transparent huge pages
-//! (see `huge`), faulted in as the cache fills.
+//! Elements are f32 (the exact path), f16, or int8 with one f32 scale per key row and per value
+//! row ([`KvDtype`]): with quantized weights a batched decode step reads more cache than weights
+//! at a few hundred tokens of context, and f16 halves that (as llama.cpp's default cache type
+//! does), int8 halves it again (llama.cpp's `q8_0` cache type, with rows of 64 for blocks of
+//! 32). The buffers are on transparent huge pages (see `huge`), faulted in as the cache fills.
 use candle_core::{Device, Tensor};
 use half::f16;
 
 use super::config::LlamaConfig;
 use super::error::{ModelError, Result};
 use super::huge::{HugeBuf, ZeroBits};
+use super::qmatmul::quantize_block;
 
 /// Keys per block of the key layout (one AVX-512 register of f32 lanes).
 pub const KEY_BLOCK: usize = 16;
@@ -53,6 +55,29 @@ pub fn keys_to_blocks<T: Copy>(rows: &[T], hkv: usize, cap: usize, d: usize) -> 
 pub enum KvDtype {
     F32,
     F16,
+    /// Int8, each key row and value row (`D` values of one head and slot) quantized to
+    /// `[-127, 127]` with its own scale `max|x| / 127`.
+    I8,
+}
+
+impl KvDtype {
+    /// `f32`, `f16` or `int8`.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "f32" => Some(KvDtype::F32),
+            "f16" => Some(KvDtype::F16),
+            "int8" => Some(KvDtype::I8),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            KvDtype::F32 => "f32",
+            KvDtype::F16 => "f16",
+            KvDtype::I8 => "int8",
+        }
+    }
 }
 
 /// A cache element: f32 or f16, converted to and from f32 at the edges.
@@ -72,6 +97,17 @@ impl KvElem for f32 {
     }
 }
 
+/// Int8 as a raw element: the values without their row scales (see [`KvDtype::I8`]).
+impl KvElem for i8 {
+    const ZERO: Self = 0;
+    fn from_f32(x: f32) -> Self {
+        x.round() as i8
+    }
+    fn to_f32(self) -> f32 {
+        self as f32
+    }
+}
+
 impl KvElem for f16 {
     const ZERO: Self = f16::ZERO;
     fn from_f32(x: f32) -> Self {
@@ -87,12 +123,54 @@ impl KvElem for f16 {
 enum LayerBuf {
     F32(HugeBuf<f32>, HugeBuf<f32>),
     F16(HugeBuf<f16>, HugeBuf<f16>),
+    /// Keys, values, and their row scales `(Hkv, capacity)`.
+    I8 {
+        k: HugeBuf<i8>,
+        v: HugeBuf<i8>,
+        ks: HugeBuf<f32>,
+        vs: HugeBuf<f32>,
+    },
+}
+
+/// Longest int8 cache row (head dimension) supported.
+const MAX_I8_ROW: usize = 256;
+
+/// Quantizes head `h`'s key rows `keys` and value rows `vals` (rows of `d`) into the int8
+/// buffers from slot `at`, each row with its scale.
+#[allow(clippy::too_many_arguments)]
+fn put_rows_i8(
+    buf: Int8Mut<'_>,
+    cap: usize,
+    d: usize,
+    h: usize,
+    at: usize,
+    keys: &[f32],
+    vals: &[f32],
+) {
+    assert!(
+        d <= MAX_I8_ROW,
+        "int8 cache rows of {d} values (at most {MAX_I8_ROW})"
+    );
+    let mut q = [0i8; MAX_I8_ROW];
+    let q = &mut q[..d];
+    for (t, row) in keys.chunks_exact(d).enumerate() {
+        let s = at + t;
+        buf.ks[h * cap + s] = quantize_block(row, q);
+        let base = key_at(cap, d, h, s, 0);
+        for (i, &x) in q.iter().enumerate() {
+            buf.k[base + i * KEY_BLOCK] = x;
+        }
+    }
+    for (t, row) in vals.chunks_exact(d).enumerate() {
+        let s = at + t;
+        buf.vs[h * cap + s] = quantize_block(row, &mut buf.v[(h * cap + s) * d..][..d]);
+    }
 }
 
 /// A copy of a buffer of `old` slots per head with room for `cap`, the first `len` slots
 /// kept. `rows` is the slots' span in elements from the head's start: whole blocks of 16 keys
 /// for keys, rows for values (either way the head's first `rows` elements).
-fn grow<T: KvElem + ZeroBits>(
+fn grow<T: ZeroBits>(
     b: &[T],
     hkv: usize,
     d: usize,
@@ -137,10 +215,18 @@ fn put_rows<T: KvElem>(
 }
 
 impl LayerBuf {
-    fn new(dtype: KvDtype, len: usize) -> Self {
+    /// Buffers for `rows` head slots (`Hkv * capacity`) of `d` values.
+    fn new(dtype: KvDtype, rows: usize, d: usize) -> Self {
+        let len = rows * d;
         match dtype {
             KvDtype::F32 => LayerBuf::F32(HugeBuf::zeroed(len), HugeBuf::zeroed(len)),
             KvDtype::F16 => LayerBuf::F16(HugeBuf::zeroed(len), HugeBuf::zeroed(len)),
+            KvDtype::I8 => LayerBuf::I8 {
+                k: HugeBuf::zeroed(len),
+                v: HugeBuf::zeroed(len),
+                ks: HugeBuf::zeroed(rows),
+                vs: HugeBuf::zeroed(rows),
+            },
         }
     }
 
@@ -148,15 +234,21 @@ impl LayerBuf {
         match self {
             LayerBuf::F32(k, v) => (k.len() + v.len()) * 4,
             LayerBuf::F16(k, v) => (k.len() + v.len()) * 2,
+            LayerBuf::I8 { k, v, ks, vs } => k.len() + v.len() + (ks.len() + vs.len()) * 4,
         }
     }
 
     /// Writes head `h`'s key rows `ks` and value rows `vs` (rows of `d`) from slot `at`.
     #[allow(clippy::too_many_arguments)]
     fn put(&mut self, cap: usize, d: usize, h: usize, at: usize, ks: &[f32], vs: &[f32]) {
+        self.as_mut().put(cap, d, h, at, ks, vs);
+    }
+
+    fn as_mut(&mut self) -> LayerMut<'_> {
         match self {
-            LayerBuf::F32(k, v) => put_rows(k, v, cap, d, h, at, ks, vs),
-            LayerBuf::F16(k, v) => put_rows(k, v, cap, d, h, at, ks, vs),
+            LayerBuf::F32(k, v) => LayerMut::F32(k, v),
+            LayerBuf::F16(k, v) => LayerMut::F16(k, v),
+            LayerBuf::I8 { k, v, ks, vs } => LayerMut::I8(Int8Mut { k, v, ks, vs }),
         }
     }
 
@@ -181,6 +273,15 @@ impl LayerBuf {
                 keys_f32(k, cap, d, h, len, ko);
                 to_f32(&v[vals], vo);
             }
+            LayerBuf::I8 { k, v, ks, vs } => {
+                let scales = h * cap..h * cap + len;
+                for (s, &sc) in ks[scales.clone()].iter().enumerate() {
+                    ko.extend((0..d).map(|i| k[key_at(cap, d, h, s, i)] as f32 * sc));
+                }
+                for (row, &sc) in v[vals].chunks_exact(d).zip(&vs[scales]) {
+                    vo.extend(row.iter().map(|&x| x as f32 * sc));
+                }
+            }
         }
     }
 
@@ -196,6 +297,12 @@ impl LayerBuf {
                 grow(k, hkv, d, old, cap, krows),
                 grow(v, hkv, d, old, cap, vrows),
             ),
+            LayerBuf::I8 { k, v, ks, vs } => LayerBuf::I8 {
+                k: grow(k, hkv, d, old, cap, krows),
+                v: grow(v, hkv, d, old, cap, vrows),
+                ks: grow(ks, hkv, 1, old, cap, len),
+                vs: grow(vs, hkv, 1, old, cap, len),
+            },
         }
     }
 }
@@ -212,6 +319,37 @@ pub fn put<T: KvElem>(dst: &mut [T], src: &[f32]) {
 pub enum LayerMut<'a> {
     F32(&'a mut [f32], &'a mut [f32]),
     F16(&'a mut [f16], &'a mut [f16]),
+    I8(Int8Mut<'a>),
+}
+
+/// An int8 layer: keys and values as in [`LayerMut`], and the scale of each key row and each
+/// value row, `(Hkv, capacity)`.
+pub struct Int8Mut<'a> {
+    pub k: &'a mut [i8],
+    pub v: &'a mut [i8],
+    pub ks: &'a mut [f32],
+    pub vs: &'a mut [f32],
+}
+
+impl LayerMut<'_> {
+    /// Writes head `h`'s key rows `keys` and value rows `vals` (rows of `d`) from slot `at`,
+    /// converting (or quantizing) to the cache's element type.
+    #[allow(clippy::too_many_arguments)]
+    pub fn put(&mut self, cap: usize, d: usize, h: usize, at: usize, keys: &[f32], vals: &[f32]) {
+        match self {
+            LayerMut::F32(k, v) => put_rows(k, v, cap, d, h, at, keys, vals),
+            LayerMut::F16(k, v) => put_rows(k, v, cap, d, h, at, keys, vals),
+            LayerMut::I8(b) => {
+                let b = Int8Mut {
+                    k: b.k,
+                    v: b.v,
+                    ks: b.ks,
+                    vs: b.vs,
+                };
+                put_rows_i8(b, cap, d, h, at, keys, vals)
+            }
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -242,7 +380,7 @@ impl SeqCache {
         let capacity = capacity.max(1).next_multiple_of(KEY_BLOCK);
         Ok(SeqCache {
             layers: (0..cfg.num_hidden_layers)
-                .map(|_| LayerBuf::new(dtype, hkv * capacity * d))
+                .map(|_| LayerBuf::new(dtype, hkv * capacity, d))
                 .collect(),
             hkv,
             d,
@@ -358,10 +496,7 @@ impl SeqCache {
     /// The key buffer (the block layout of [`key_at`]) and value buffer (`(Hkv, capacity, D)`
     /// row-major) of `layer`, for in-place writes and fused attention.
     pub fn layer_mut(&mut self, layer: usize) -> LayerMut<'_> {
-        match &mut self.layers[layer] {
-            LayerBuf::F32(k, v) => LayerMut::F32(k, v),
-            LayerBuf::F16(k, v) => LayerMut::F16(k, v),
-        }
+        self.layers[layer].as_mut()
     }
 
     pub fn advance(&mut self, n: usize) {
@@ -393,6 +528,12 @@ impl SeqCache {
                 LayerMut::F16(k, v) => {
                     k.fill(f16::ZERO);
                     v.fill(f16::ZERO);
+                }
+                LayerMut::I8(b) => {
+                    b.k.fill(0);
+                    b.v.fill(0);
+                    b.ks.fill(0.0);
+                    b.vs.fill(0.0);
                 }
             }
         }
@@ -448,7 +589,7 @@ mod tests {
     fn a_prefaulted_cache_is_empty_and_takes_writes() -> Result<()> {
         let c = cfg();
         let (hkv, d) = (c.num_key_value_heads, c.head_dim());
-        for dtype in [KvDtype::F32, KvDtype::F16] {
+        for dtype in [KvDtype::F32, KvDtype::F16, KvDtype::I8] {
             let mut cache = SeqCache::new(&c, 40, true, dtype, &Device::Cpu)?;
             let cap = cache.capacity();
             cache.prefault();
@@ -462,37 +603,103 @@ mod tests {
             }
             cache.advance(2);
             let (kr, vr) = cache.view(0, 2)?;
-            assert_eq!(kr.flatten_all()?.to_vec1::<f32>()?, k, "{dtype:?}");
-            assert_eq!(vr.flatten_all()?.to_vec1::<f32>()?, k, "{dtype:?}");
+            let (kr, vr) = (
+                kr.flatten_all()?.to_vec1::<f32>()?,
+                vr.flatten_all()?.to_vec1::<f32>()?,
+            );
+            if dtype == KvDtype::I8 {
+                assert!(within_half_a_step(&kr, &k, d) && within_half_a_step(&vr, &k, d));
+            } else {
+                assert_eq!(kr, k, "{dtype:?}");
+                assert_eq!(vr, k, "{dtype:?}");
+            }
         }
         Ok(())
     }
 
+    /// Writes every layer in steps of 3, 11, 1 and 20 slots (growing the cache as needed), key
+    /// `i` of a step's `(Hkv, n, D)` rows being `key(step, i)` and its value `value(key)`;
+    /// returns the keys and values a view of the 35 slots should give, head by head.
+    fn write_in_steps(
+        cache: &mut SeqCache,
+        c: &LlamaConfig,
+        key: impl Fn(usize, usize) -> f32,
+        value: impl Fn(f32) -> f32,
+    ) -> Result<(Vec<f32>, Vec<f32>)> {
+        let (hkv, d) = (c.num_key_value_heads, c.head_dim());
+        let mut want_k = vec![Vec::new(); hkv];
+        let mut want_v = vec![Vec::new(); hkv];
+        for (step, n) in [3usize, 11, 1, 20].into_iter().enumerate() {
+            cache.reserve(n)?;
+            let k: Vec<f32> = (0..hkv * n * d).map(|i| key(step, i)).collect();
+            let v: Vec<f32> = k.iter().map(|&x| value(x)).collect();
+            for layer in 0..c.num_hidden_layers {
+                cache.write_slices(layer, n, &k, &v)?;
+            }
+            for h in 0..hkv {
+                want_k[h].extend_from_slice(&k[h * n * d..(h + 1) * n * d]);
+                want_v[h].extend_from_slice(&v[h * n * d..(h + 1) * n * d]);
+            }
+            cache.advance(n);
+        }
+        assert_eq!(cache.len(), 35);
+        Ok((want_k.concat(), want_v.concat()))
+    }
+
+    /// Every value of `got` within half a quantization step of `want`, rows of `d` each
+    /// quantized with its own scale `max|x| / 127`.
+    fn within_half_a_step(got: &[f32], want: &[f32], d: usize) -> bool {
+        got.len() == want.len()
+            && got.chunks(d).zip(want.chunks(d)).all(|(g, w)| {
+                let step = w.iter().fold(0f32, |a, x| a.max(x.abs())) / 127.0;
+                g.iter()
+                    .zip(w)
+                    .all(|(a, b)| (a - b).abs() <= step * 0.5 + 1e-6)
+            })
+    }
+
+    /// Int8 rows: writes, growth (scales included) and views give every key and value back
+    /// within half its row's quantization step, each row with its own scale.
+    #[test]
+    fn int8_rows_survive_growth_within_half_a_step() -> Result<()> {
+        let c = cfg();
+        let (hkv, d) = (c.num_key_value_heads, c.head_dim());
+        let mut cache = SeqCache::new(&c, 5, true, KvDtype::I8, &Device::Cpu)?;
+        cache.prefault();
+        // rows of very different magnitudes, so a shared scale would lose the small ones
+        let key = |step: usize, i: usize| {
+            ((i * 37 + step) % 101) as f32 * 10f32.powi((i / d % 5) as i32 - 2)
+        };
+        let (want_k, want_v) = write_in_steps(&mut cache, &c, key, |x| -0.5 * x)?;
+        for layer in 0..c.num_hidden_layers {
+            let (k, v) = cache.view(layer, 35)?;
+            let (k, v) = (
+                k.flatten_all()?.to_vec1::<f32>()?,
+                v.flatten_all()?.to_vec1::<f32>()?,
+            );
+            assert!(within_half_a_step(&k, &want_k, d), "keys, layer {layer}");
+            assert!(within_half_a_step(&v, &want_v, d), "values, layer {layer}");
+        }
+        // a quarter of the bytes of f32 plus one scale per row
+        let f32_cache = SeqCache::new(&c, 5, true, KvDtype::F32, &Device::Cpu)?;
+        let rows = 2 * c.num_hidden_layers * hkv * KEY_BLOCK;
+        assert_eq!(
+            SeqCache::new(&c, 5, true, KvDtype::I8, &Device::Cpu)?.bytes(),
+            f32_cache.bytes() / 4 + rows * 4
+        );
+        Ok(())
+    }
+
     /// Writes, growth and views keep every key and value where the layout says, for both
-    /// element types.
+    /// float element types.
     #[test]
     fn writes_survive_growth_and_read_back_as_rows() -> Result<()> {
         let c = cfg();
-        let (hkv, d) = (c.num_key_value_heads, c.head_dim());
         for dtype in [KvDtype::F32, KvDtype::F16] {
             let mut cache = SeqCache::new(&c, 5, true, dtype, &Device::Cpu)?;
             assert_eq!(cache.capacity(), KEY_BLOCK, "rounded up to a block");
-            let mut want_k = vec![Vec::new(); hkv];
-            let mut want_v = vec![Vec::new(); hkv];
-            for (step, n) in [3usize, 11, 1, 20].into_iter().enumerate() {
-                cache.reserve(n)?;
-                let k: Vec<f32> = (0..hkv * n * d).map(|i| (step * 400 + i) as f32).collect();
-                let v: Vec<f32> = k.iter().map(|x| -x).collect();
-                for layer in 0..c.num_hidden_layers {
-                    cache.write_slices(layer, n, &k, &v)?;
-                }
-                for h in 0..hkv {
-                    want_k[h].extend_from_slice(&k[h * n * d..(h + 1) * n * d]);
-                    want_v[h].extend_from_slice(&v[h * n * d..(h + 1) * n * d]);
-                }
-                cache.advance(n);
-            }
-            assert_eq!(cache.len(), 35);
+            let key = |step: usize, i: usize| (step * 400 + i) as f32;
+            let (want_k, want_v) = write_in_steps(&mut cache, &c, key, |x| -x)?;
             assert!(cache.capacity() >= 35 && cache.capacity().is_multiple_of(KEY_BLOCK));
             for layer in 0..c.num_hidden_layers {
                 let (k, v) = cache.view(layer, 35)?;
@@ -501,8 +708,8 @@ mod tests {
                     v.flatten_all()?.to_vec1::<f32>()?,
                 );
                 // the values are integers below 2048, exact in f16
-                assert_eq!(k, want_k.concat(), "{dtype:?} keys, layer {layer}");
-                assert_eq!(v, want_v.concat(), "{dtype:?} values, layer {layer}");
+                assert_eq!(k, want_k, "{dtype:?} keys, layer {layer}");
+                assert_eq!(v, want_v, "{dtype:?} values, layer {layer}");
             }
         }
         Ok(())

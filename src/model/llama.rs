@@ -11,10 +11,10 @@ use candle_core::{DType, Device, Tensor, D};
 use std::sync::Mutex;
 
 use super::attention::KvLoad;
-use super::attention::{attend_cached, rope_rows, Heads};
+use super::attention::{attend_cached, rope_rows, CacheSlices, Heads};
 use super::config::LlamaConfig;
 use super::error::{ModelError, Result};
-use super::kv::{self, KvDtype, LayerMut, SeqCache};
+use super::kv::{KvDtype, LayerMut, SeqCache};
 use super::linear::Linear;
 use super::qmatmul::Q8Matrix;
 use super::rms_norm::rms_norm;
@@ -36,33 +36,66 @@ struct CachedRows {
 }
 
 impl CachedRows {
-    /// Keys and values (RoPE applied to keys) into the cache buffers, then attention.
-    #[allow(clippy::too_many_arguments)]
-    fn write_and_attend<T: KvLoad>(
+    /// Keys and values (RoPE applied to keys) into the cache layer, then attention.
+    fn write_and_attend(
         &self,
         q: &[f32],
         k: &[f32],
         v: &[f32],
-        kb: &mut [T],
-        vb: &mut [T],
+        mut layer: LayerMut<'_>,
         out: &mut [f32],
     ) {
         let Heads { hkv, d, .. } = self.heads;
         for t in 0..self.n {
             for hh in 0..hkv {
-                let (slot, src) = (self.before + t, (t * hkv + hh) * d);
-                kv::put_key(kb, self.cap, d, hh, slot, &k[src..src + d]);
-                let dst = (hh * self.cap + slot) * d;
-                kv::put(&mut vb[dst..dst + d], &v[src..src + d]);
+                let src = (t * hkv + hh) * d..(t * hkv + hh + 1) * d;
+                layer.put(self.cap, d, hh, self.before + t, &k[src.clone()], &v[src]);
             }
         }
+        let cap = self.cap;
+        match layer {
+            LayerMut::F32(k, v) => self.attend(
+                q,
+                &CacheSlices {
+                    k,
+                    v,
+                    scales: None,
+                    cap,
+                },
+                out,
+            ),
+            LayerMut::F16(k, v) => self.attend(
+                q,
+                &CacheSlices {
+                    k,
+                    v,
+                    scales: None,
+                    cap,
+                },
+                out,
+            ),
+            LayerMut::I8(b) => {
+                let scales = Some((&*b.ks, &*b.vs));
+                self.attend(
+                    q,
+                    &CacheSlices {
+                        k: b.k,
+                        v: b.v,
+                        scales,
+                        cap,
+                    },
+                    out,
+                )
+            }
+        }
+    }
+
+    fn attend<T: KvLoad>(&self, q: &[f32], c: &CacheSlices<'_, T>, out: &mut [f32]) {
         let total = self.before + self.n;
         attend_cached(
             q,
             self.n,
-            kb,
-            vb,
-            self.cap,
+            c,
             self.before,
             total,
             self.heads,
@@ -230,6 +263,15 @@ impl Llama {
             sin,
             device: device.clone(),
         })
+    }
+
+    /// Element type of the caches made from now on (`quantize` sets f16).
+    pub fn set_kv_dtype(&mut self, dtype: KvDtype) {
+        self.kv_dtype = dtype;
+    }
+
+    pub fn kv_dtype(&self) -> KvDtype {
+        self.kv_dtype
     }
 
     /// Builds the model with plain linear layers.
@@ -615,10 +657,7 @@ impl Llama {
             heads,
             scale,
         };
-        match cache.layer_mut(l) {
-            LayerMut::F32(kb, vb) => at.write_and_attend(q, k, v, kb, vb, out),
-            LayerMut::F16(kb, vb) => at.write_and_attend(q, k, v, kb, vb, out),
-        }
+        at.write_and_attend(q, k, v, cache.layer_mut(l), out);
         Ok(())
     }
 
@@ -764,9 +803,19 @@ mod tests {
         Ok((llm, cfg))
     }
 
+    /// With an f16 and with an int8 KV cache (the fused attention reads the same cached values
+    /// the tensor step dequantizes).
     #[test]
     fn int8_slice_step_equals_the_tensor_step() -> Result<()> {
-        let (llm, cfg) = tiny_int8(64, 9)?;
+        for kv in [KvDtype::F16, KvDtype::I8] {
+            slice_step_equals_the_tensor_step(kv)?;
+        }
+        Ok(())
+    }
+
+    fn slice_step_equals_the_tensor_step(kv: KvDtype) -> Result<()> {
+        let (mut llm, cfg) = tiny_int8(64, 9)?;
+        llm.set_kv_dtype(kv);
         let d = cfg.head_dim();
         let ecg =
             crate::model::encoder::l2_normalize(&Tensor::randn(0f32, 1f32, (1, d), &Device::Cpu)?)?;
@@ -800,7 +849,7 @@ mod tests {
             let fast = llm.forward(&mut ia)?;
             let slow = llm.forward_tensors(&mut ib)?;
             let diff = (fast - slow)?.abs()?.max_all()?.to_scalar::<f32>()?;
-            assert!(diff < 1e-5, "{diff}");
+            assert!(diff < 1e-5, "{kv:?} cache: {diff}");
         }
         Ok(())
     }
@@ -809,8 +858,16 @@ mod tests {
     /// sequences' caches) gives exactly the logits of a fresh cache: nothing stale is read.
     #[test]
     fn a_reset_cache_equals_a_fresh_one() -> Result<()> {
+        for kv in [KvDtype::F16, KvDtype::I8] {
+            reset_cache_equals_a_fresh_one(kv)?;
+        }
+        Ok(())
+    }
+
+    fn reset_cache_equals_a_fresh_one(kv: KvDtype) -> Result<()> {
         // head_dim 64: the AVX-512 attention kernel where present
-        let (llm, cfg) = tiny_int8(256, 3)?;
+        let (mut llm, cfg) = tiny_int8(256, 3)?;
+        llm.set_kv_dtype(kv);
         let d = cfg.head_dim();
         let ecg = |seed: f32| {
             let v: Vec<f32> = (0..d).map(|i| ((i as f32 + seed) * 0.37).sin()).collect();

@@ -142,7 +142,7 @@ impl QInput {
 }
 
 /// Quantizes one block to `[-127, 127]` with scale `max|x| / 127`.
-pub(crate) fn quantize_block(x: &[f32], out: &mut [i8]) -> f32 {
+pub fn quantize_block(x: &[f32], out: &mut [i8]) -> f32 {
     let amax = x.iter().fold(0f32, |a, v| a.max(v.abs()));
     if amax == 0.0 {
         out.iter_mut().for_each(|q| *q = 0);

@@ -17,9 +17,9 @@ use std::time::Instant;
 use half::f16;
 use meit::model::amx::{self, Bf16Matrix};
 use meit::model::amx_int8::I8TileMatrix;
-use meit::model::attention::{attend_cached, Heads};
+use meit::model::attention::{attend_cached, CacheSlices, Heads};
 use meit::model::kv::keys_to_blocks;
-use meit::model::qmatmul::Q8Matrix;
+use meit::model::qmatmul::{quantize_block, Q8Matrix};
 use serde_json::json;
 
 const LAYER_SHAPES: [(usize, usize); 4] = [(960, 576), (576, 576), (3072, 576), (576, 1536)];
@@ -155,27 +155,68 @@ fn attention(a: &Args) {
         hkv: 3,
         d: 64,
     };
-    let cache = |seed: usize| -> Vec<f16> {
-        values(3 * cap * 64, seed)
-            .into_iter()
-            .map(f16::from_f32)
-            .collect()
-    };
-    // Keys in the cache's block layout (any values serve for timing; the layout is the same).
-    let caches: Vec<(Vec<f16>, Vec<f16>)> = (0..480)
-        .map(|c| (keys_to_blocks(&cache(2 * c), 3, cap, 64), cache(2 * c + 1)))
-        .collect();
     let q = values(9 * 64, 3);
     let mut out = vec![0f32; 9 * 64];
+    // 480 calls: 16 sequences x 30 layers, each with its own cache (any values serve for
+    // timing; keys in the cache's block layout).
+    let cache = |seed: usize| values(3 * cap * 64, seed);
+    let f16s: Vec<(Vec<f16>, Vec<f16>)> = (0..480)
+        .map(|c| {
+            let half = |x: Vec<f32>| x.into_iter().map(f16::from_f32).collect::<Vec<_>>();
+            (
+                keys_to_blocks(&half(cache(2 * c)), 3, cap, 64),
+                half(cache(2 * c + 1)),
+            )
+        })
+        .collect();
     report(
         "attention",
         a.rounds,
         || {
-            for (k, v) in &caches {
-                attend_cached(&q, 1, k, v, cap, keys - 1, keys, heads, 0.125, &mut out);
+            for (k, v) in &f16s {
+                let c = CacheSlices {
+                    k,
+                    v,
+                    scales: None,
+                    cap,
+                };
+                attend_cached(&q, 1, &c, keys - 1, keys, heads, 0.125, &mut out);
             }
         },
-        json!({"calls": 480, "keys": keys, "threads": 1}),
+        json!({"calls": 480, "keys": keys, "threads": 1, "cache": "f16"}),
+    );
+    drop(f16s);
+    // The same with int8 rows and their scales.
+    let int8 = |x: Vec<f32>| {
+        let mut q = vec![0i8; x.len()];
+        let s: Vec<f32> = x
+            .chunks_exact(64)
+            .zip(q.chunks_exact_mut(64))
+            .map(|(r, o)| quantize_block(r, o))
+            .collect();
+        (q, s)
+    };
+    let i8s: Vec<_> = (0..480)
+        .map(|c| {
+            let ((k, ks), (v, vs)) = (int8(cache(2 * c)), int8(cache(2 * c + 1)));
+            (keys_to_blocks(&k, 3, cap, 64), v, ks, vs)
+        })
+        .collect();
+    report(
+        "attention",
+        a.rounds,
+        || {
+            for (k, v, ks, vs) in &i8s {
+                let c = CacheSlices {
+                    k,
+                    v,
+                    scales: Some((ks, vs)),
+                    cap,
+                };
+                attend_cached(&q, 1, &c, keys - 1, keys, heads, 0.125, &mut out);
+            }
+        },
+        json!({"calls": 480, "keys": keys, "threads": 1, "cache": "int8"}),
     );
 }
 

@@ -9,6 +9,7 @@ use anyhow::{Context, Result};
 use candle_core::{Device, Tensor};
 use clap::Parser;
 use meit::model::bundle::{BackboneSource, LoadOptions, MeitModel, Precision};
+use meit::model::kv::KvDtype;
 use meit::model::llama::argmax;
 use meit::model::{SeqCache, SeqInput};
 
@@ -33,6 +34,9 @@ struct Args {
     /// f32, q8_0 or q4_0 (decode path).
     #[arg(long, default_value = "f32")]
     precision: String,
+    /// KV cache: auto (f32 with f32 weights, int8 with quantized ones), f32, f16 or int8.
+    #[arg(long, default_value = "auto")]
+    kv_cache: String,
 }
 
 fn median(mut v: Vec<f64>) -> f64 {
@@ -110,14 +114,22 @@ fn main() -> Result<()> {
             adapter: None,
             prefix_slots: 1,
             precision: Precision::parse(&a.precision)?,
+            kv_cache: match a.kv_cache.as_str() {
+                "auto" => None,
+                other => Some(
+                    KvDtype::parse(other)
+                        .with_context(|| format!("--kv-cache {other:?}: auto, f32, f16 or int8"))?,
+                ),
+            },
         },
         &dev,
     )
     .context("load model")?;
     println!(
-        "{{\"figure\":\"load_seconds\",\"value\":{:.3},\"precision\":\"{}\"}}",
+        "{{\"figure\":\"load_seconds\",\"value\":{:.3},\"precision\":\"{}\",\"kv_cache\":\"{}\"}}",
         t.elapsed().as_secs_f64(),
-        a.precision
+        a.precision,
+        m.llm.kv_dtype().as_str()
     );
     let raw = meit::cli::report::read_ecg(&a.ecg)?;
     let ecg = meit::signal::preprocess(&raw)?;

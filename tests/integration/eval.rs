@@ -76,6 +76,7 @@ fn eval_pipeline_writes_all_outputs() {
         model: "default".into(),
         adapter: None,
         precision: Precision::F32,
+        kv_cache: None,
         instruction: meit::train::data::DEFAULT_INSTRUCTION.into(),
         limit: Some(2),
         max_tokens: 2,
