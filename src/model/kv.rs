@@ -139,7 +139,7 @@ const MAX_I8_ROW: usize = 256;
 /// buffers from slot `at`, each row with its scale.
 #[allow(clippy::too_many_arguments)]
 fn put_rows_i8(
-    buf: Int8Mut<'_>,
+    buf: &mut Int8Mut<'_>,
     cap: usize,
     d: usize,
     h: usize,
@@ -339,15 +339,7 @@ impl LayerMut<'_> {
         match self {
             LayerMut::F32(k, v) => put_rows(k, v, cap, d, h, at, keys, vals),
             LayerMut::F16(k, v) => put_rows(k, v, cap, d, h, at, keys, vals),
-            LayerMut::I8(b) => {
-                let b = Int8Mut {
-                    k: b.k,
-                    v: b.v,
-                    ks: b.ks,
-                    vs: b.vs,
-                };
-                put_rows_i8(b, cap, d, h, at, keys, vals)
-            }
+            LayerMut::I8(b) => put_rows_i8(b, cap, d, h, at, keys, vals),
         }
     }
 }
