@@ -65,14 +65,8 @@ impl ModelSettings {
                 self.precision
             ))
         })?;
-        let kv_cache = match self.kv_cache.as_str() {
-            "auto" => None,
-            other => Some(KvDtype::parse(other).ok_or_else(|| {
-                SettingsError::Invalid(format!(
-                    "model.kv_cache must be auto, f32, f16 or int8, got {other:?}"
-                ))
-            })?),
-        };
+        let kv_cache = KvDtype::parse_choice(&self.kv_cache)
+            .map_err(|e| SettingsError::Invalid(format!("model.kv_cache {e}")))?;
         let adapter = resolve_adapter(&self.adapter);
         Ok(LoadOptions {
             backbone: BackboneSource::parse(&self.source),

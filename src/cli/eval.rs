@@ -73,14 +73,8 @@ impl EvalArgs {
             model: self.model.clone(),
             adapter: crate::model::bundle::resolve_adapter(&self.adapter),
             precision: Precision::parse(&self.precision)?,
-            kv_cache: match self.kv_cache.as_str() {
-                "auto" => None,
-                other => Some(KvDtype::parse(other).ok_or_else(|| {
-                    EvalError::Option(format!(
-                        "--kv-cache must be auto, f32, f16 or int8, got {other:?}"
-                    ))
-                })?),
-            },
+            kv_cache: KvDtype::parse_choice(&self.kv_cache)
+                .map_err(|e| EvalError::Option(format!("--kv-cache {e}")))?,
             instruction: self.instruction.clone(),
             limit: self.limit,
             max_tokens: self.max_tokens,

@@ -71,6 +71,17 @@ impl KvDtype {
         }
     }
 
+    /// A cache choice as settings and flags spell it: `auto` (`None`: the precision's default)
+    /// or an element type; the error names the accepted values and the one received.
+    pub fn parse_choice(s: &str) -> std::result::Result<Option<Self>, String> {
+        match s {
+            "auto" => Ok(None),
+            other => Self::parse(other)
+                .map(Some)
+                .ok_or_else(|| format!("must be auto, f32, f16 or int8, got {other:?}")),
+        }
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             KvDtype::F32 => "f32",

@@ -114,13 +114,8 @@ fn main() -> Result<()> {
             adapter: None,
             prefix_slots: 1,
             precision: Precision::parse(&a.precision)?,
-            kv_cache: match a.kv_cache.as_str() {
-                "auto" => None,
-                other => Some(
-                    KvDtype::parse(other)
-                        .with_context(|| format!("--kv-cache {other:?}: auto, f32, f16 or int8"))?,
-                ),
-            },
+            kv_cache: KvDtype::parse_choice(&a.kv_cache)
+                .map_err(|e| anyhow::anyhow!("--kv-cache {e}"))?,
         },
         &dev,
     )
