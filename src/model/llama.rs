@@ -20,6 +20,7 @@ use super::qmatmul::Q8Matrix;
 use super::rms_norm::rms_norm;
 use super::weights::{layer_linear_names, Weights};
 
+mod phases;
 mod step;
 
 /// Sequences with at most this many new tokens in a step (decode, prompts, prefill chunks) use
@@ -851,6 +852,68 @@ mod tests {
             let diff = (fast - slow)?.abs()?.max_all()?.to_scalar::<f32>()?;
             assert!(diff < 1e-5, "{kv:?} cache: {diff}");
         }
+        Ok(())
+    }
+
+    /// A writer into a shared buffer, for capturing log lines in tests.
+    struct Sink(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+    impl std::io::Write for Sink {
+        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().expect("sink").extend_from_slice(b);
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    /// With debug logging on for `meit::model::llama::phases`, each int8 forward logs its rows,
+    /// its sequences and a time for every phase; with it off, nothing.
+    #[test]
+    fn int8_forward_logs_its_phases_only_at_debug() -> Result<()> {
+        let (llm, _) = tiny_int8(64, 5)?;
+        let run = |filter: &str| -> Result<String> {
+            let buf = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+            let sink = buf.clone();
+            let sub = tracing_subscriber::fmt()
+                .with_env_filter(filter)
+                .with_ansi(false)
+                .with_writer(move || Sink(sink.clone()))
+                .finish();
+            tracing::subscriber::with_default(sub, || -> Result<()> {
+                let (mut a, mut b) = (llm.new_cache(40, false)?, llm.new_cache(40, false)?);
+                let mut inputs = [
+                    SeqInput {
+                        tokens: &[1, 2, 3],
+                        cache: &mut a,
+                    },
+                    SeqInput {
+                        tokens: &[4; 5],
+                        cache: &mut b,
+                    },
+                ];
+                llm.forward(&mut inputs)?;
+                Ok(())
+            })?;
+            let text = buf.lock().expect("sink").clone();
+            Ok(String::from_utf8_lossy(&text).into_owned())
+        };
+        let on = run("meit::model::llama::phases=debug")?;
+        assert!(on.contains("forward phases rows=8 sequences=2"), "{on}");
+        for field in [
+            "qkv_ms",
+            "attention_ms",
+            "out_ms",
+            "gate_up_ms",
+            "act_ms",
+            "down_ms",
+            "lm_head_ms",
+            "other_ms",
+        ] {
+            assert!(on.contains(&format!(" {field}=")), "{field} missing: {on}");
+        }
+        let off = run("meit=info")?;
+        assert!(!off.contains("forward phases"), "{off}");
         Ok(())
     }
 

@@ -4,6 +4,7 @@
 //! with the norm that follows it.
 use candle_core::Tensor;
 
+use super::phases::{Phase, PhaseClock};
 use super::{FusedInt8, Heads, Llama, SeqInput};
 use crate::model::act::silu_mul_into;
 use crate::model::error::{ModelError, Result};
@@ -112,20 +113,30 @@ impl Llama {
         );
         let (att, tmp) = (take(&mut sc.att, n * e), take(&mut sc.tmp, n * e));
         let (gu, m) = (take(&mut sc.gu, n * 2 * i), take(&mut sc.m, n * i));
+        let mut clock = PhaseClock::start();
         rms_norm_into(x, &view.blocks[0].0.ln_attn, eps, h);
         for (l, &(f, o, down)) in view.blocks.iter().enumerate() {
+            clock.lap(Phase::Other);
             f.qkv.matmul(h, n, qkv);
+            clock.lap(Phase::Qkv);
             for (r, row) in qkv.chunks_exact(e + 2 * ekv).enumerate() {
                 q[r * e..(r + 1) * e].copy_from_slice(&row[..e]);
                 k[r * ekv..(r + 1) * ekv].copy_from_slice(&row[e..e + ekv]);
                 v[r * ekv..(r + 1) * ekv].copy_from_slice(&row[e + ekv..]);
             }
+            clock.lap(Phase::Other);
             self.attend_rows(l, heads, seqs, q, k, v, att)?;
+            clock.lap(Phase::Attention);
             o.matmul(att, n, tmp);
+            clock.lap(Phase::Out);
             add_rms_norm_into(x, tmp, &f.ln_mlp, eps, h);
+            clock.lap(Phase::Other);
             f.gate_up.matmul(h, n, gu);
+            clock.lap(Phase::GateUp);
             silu_mul_into(gu, n, i, m);
+            clock.lap(Phase::Act);
             down.matmul(m, n, tmp);
+            clock.lap(Phase::Down);
             match view.blocks.get(l + 1) {
                 Some(next) => add_rms_norm_into(x, tmp, &next.0.ln_attn, eps, h),
                 None => x.iter_mut().zip(&*tmp).for_each(|(x, t)| *x += t),
@@ -134,6 +145,7 @@ impl Llama {
         for s in seqs.iter_mut() {
             s.cache.advance(s.tokens.len());
         }
+        clock.lap(Phase::Other);
         // The last new row of each sequence, final norm, LM head.
         let b = seqs.len();
         let mut last = Vec::with_capacity(b * e);
@@ -149,6 +161,8 @@ impl Llama {
         // Only growth is zeroed; the matmul writes every element.
         logits.resize(b * vocab, 0.0);
         view.lm_head.matmul(&hl, b, logits);
+        clock.lap(Phase::LmHead);
+        clock.log(n, b);
         Ok(())
     }
 }
