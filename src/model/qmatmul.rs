@@ -38,10 +38,11 @@ const PANEL: usize = 3;
 const ROWS: usize = 4;
 /// Input rows that take each block of weights while it is in L1.
 const CHUNK: usize = 16;
-/// How many blocks ahead a batched product asks for weights: one block of 3 groups is about
-/// 0.2 us of arithmetic at 16 rows, less than memory's latency plus the time to stream it, and
-/// one block ahead left the loads waiting (2 blocks: a 16-row step's matmuls 7-9% faster, an
-/// 8-row one's 11-15%, on a 2-vCPU Zen 4 guest; 3 blocks no better).
+/// How many blocks ahead a product asks for weights and their scales: one block of 3 groups is
+/// about 0.2 us of arithmetic at 16 rows, less than memory's latency plus the time to stream
+/// it, and one block ahead left the loads waiting (2 blocks: a 16-row step's matmuls 7-9%
+/// faster, an 8-row one's 11-15%, on a 2-vCPU Zen 4 guest; 3 blocks no better). The scales'
+/// lines, prefetched too, took another 4-9%, and one row, which had no software prefetch, 5-19%.
 const AHEAD: usize = 2;
 
 /// A `(n, k)` weight matrix in int8 blocks; `n` a multiple of 16, `k` of 64.
@@ -469,9 +470,10 @@ mod avx512 {
     /// Groups `g..g+NG` against every input row, [`CHUNK`] rows at a time. Block by block
     /// (64 values of `k`), every row of the chunk takes the block's weights while they are in
     /// L1. In the first chunk, the tiles of 4 rows each ask for a share of the lines of the
-    /// block [`AHEAD`] blocks on (past the last, the next panel's first blocks), so memory
-    /// delivers them while the arithmetic runs; one pass over the weights per 8 rows instead stalled on memory in its
-    /// first pass and left it idle in the second. Each row's blocks are summed in order with
+    /// block [`AHEAD`] blocks on (past the last, the next panel's first blocks), and the first
+    /// for its scales, so memory delivers them while the arithmetic runs; one pass over the
+    /// weights per 8 rows instead stalled on memory in its first pass and left it idle in the
+    /// second. Each row's blocks are summed in order with
     /// the same operations whatever the other rows, so a row's result does not depend on the
     /// batch it came in.
     #[target_feature(enable = "avx512f,avx512vnni")]
@@ -490,19 +492,24 @@ mod avx512 {
             let mut acc = std::mem::MaybeUninit::<[[[__m512; NG]; ROWS]; TILES]>::uninit();
             let tile_acc = acc.as_mut_ptr().cast::<[[__m512; NG]; ROWS]>();
             for b in 0..nb {
-                // One pass (batch-1 decode included) streams at the memory's speed already.
+                // Later chunks find the panel in L2.
                 let ahead = b + AHEAD;
-                let next = if j0 > 0 || tiles == 1 {
+                let at = if j0 > 0 {
                     None
                 } else if ahead < nb {
-                    Some(w.qs.as_ptr().add(g * gstride + ahead * CHUNKS * 64))
+                    Some((g, ahead))
                 } else {
                     // the next panel's first blocks
-                    (g + 2 * NG <= w.n / GROUP && ahead - nb < nb).then(|| {
-                        w.qs.as_ptr()
-                            .add((g + NG) * gstride + (ahead - nb) * CHUNKS * 64)
-                    })
+                    (g + 2 * NG <= w.n / GROUP && ahead - nb < nb).then_some((g + NG, ahead - nb))
                 };
+                let next = at.map(|(g, b)| w.qs.as_ptr().add(g * gstride + b * CHUNKS * 64));
+                if let Some((g, b)) = at {
+                    for i in 0..NG {
+                        _mm_prefetch::<_MM_HINT_T1>(
+                            w.scales.as_ptr().add(((g + i) * nb + b) * GROUP).cast(),
+                        );
+                    }
+                }
                 for t in 0..tiles {
                     let acc = tile_acc.add(t);
                     if let Some(next) = next {
