@@ -648,6 +648,7 @@ impl Llama {
                 self.cfg.max_position_embeddings
             )));
         }
+        cache.prefetch_layer(l, before + n);
         rope_rows(q, n, h, d, pos, &self.cos_v, &self.sin_v);
         rope_rows(k, n, hkv, d, pos, &self.cos_v, &self.sin_v);
         let scale = 1.0 / (d as f32).sqrt();
