@@ -455,6 +455,18 @@ mod avx512 {
     /// AVX-512 F and VNNI present; see `Q8Matrix::groups`.
     #[target_feature(enable = "avx512f,avx512vnni")]
     pub unsafe fn groups(w: &Q8Matrix, xi: &QInput, groups: Range<usize>, out: OutPtr) {
+        // The first blocks of this share's first panel: the prefetch inside `panel` runs
+        // ahead of the blocks it computes, so without this each share started on memory.
+        let nb = w.k / BLOCK;
+        for g in groups.start..groups.end.min(groups.start + PANEL) {
+            for b in 0..AHEAD.min(nb) {
+                let lines = w.qs.as_ptr().add((g * nb + b) * CHUNKS * 64);
+                for c in 0..CHUNKS {
+                    _mm_prefetch::<_MM_HINT_T1>(lines.add(c * 64).cast());
+                }
+                _mm_prefetch::<_MM_HINT_T1>(w.scales.as_ptr().add((g * nb + b) * GROUP).cast());
+            }
+        }
         let mut g = groups.start;
         while g < groups.end {
             let ng = (groups.end - g).min(PANEL);
