@@ -42,3 +42,105 @@ pub(crate) fn run_split(n: usize, work: usize, f: impl Fn(Range<usize>) + Sync) 
         candle_core::utils::barrier_pool().execute_chunked(n, f);
     }
 }
+
+/// `first` over `0..n1`, then, once all of it is done, `second` over `0..n2`: in one dispatch
+/// of the worker pool when the work is worth it (`work1 + work2` against [`PAR_MIN_WORK`]),
+/// every thread taking chunks of `first` and then of `second` from shared cursors and waiting
+/// between the two only for chunks still running. A matmul quantizing its input this way
+/// splits that pass across the threads even for a few rows, where a dispatch of its own would
+/// cost more than it saves, and the other thread no longer waits through it.
+pub(crate) fn run_two(
+    (n1, work1, first): (usize, usize, impl Fn(Range<usize>) + Sync),
+    (n2, work2, second): (usize, usize, impl Fn(Range<usize>) + Sync),
+) {
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+    let pool = candle_core::utils::barrier_pool();
+    let threads = pool.n_workers() + 1;
+    // A pool thread cannot dispatch to its own pool (candle runs such calls inline too).
+    let in_pool = std::thread::current()
+        .name()
+        .is_some_and(|n| n.starts_with("candle-bp-"));
+    if work1 + work2 < PAR_MIN_WORK || threads < 2 || in_pool || n1 == 0 {
+        run_split(n1, work1, first);
+        run_split(n2, work2, second);
+        return;
+    }
+    let (next1, done1, next2) = (
+        AtomicUsize::new(0),
+        AtomicUsize::new(0),
+        AtomicUsize::new(0),
+    );
+    let failed = AtomicBool::new(false);
+    let (chunk1, chunk2) = (n1.div_ceil(threads).max(1), n2.div_ceil(threads * 8).max(1));
+    /// Marks the call failed if a thread unwinds out of `first`, so the others stop waiting.
+    struct Unwinding<'a>(&'a AtomicBool);
+    impl Drop for Unwinding<'_> {
+        fn drop(&mut self) {
+            if std::thread::panicking() {
+                self.0.store(true, Ordering::Relaxed);
+            }
+        }
+    }
+    pool.execute(|_| {
+        {
+            let _guard = Unwinding(&failed);
+            loop {
+                let start = next1.fetch_add(chunk1, Ordering::Relaxed);
+                if start >= n1 {
+                    break;
+                }
+                let end = n1.min(start + chunk1);
+                first(start..end);
+                done1.fetch_add(end - start, Ordering::Release);
+            }
+        }
+        while done1.load(Ordering::Acquire) < n1 {
+            if failed.load(Ordering::Relaxed) {
+                return;
+            }
+            std::hint::spin_loop();
+        }
+        loop {
+            let start = next2.fetch_add(chunk2, Ordering::Relaxed);
+            if start >= n2 {
+                break;
+            }
+            second(start..n2.min(start + chunk2));
+        }
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use super::{run_two, PAR_MIN_WORK};
+
+    #[test]
+    fn run_two_finishes_the_first_pass_before_the_second_reads_it() {
+        // inline (little work) and across the pool (much)
+        for (n1, n2, work) in [(3, 5, 10), (16, 64, PAR_MIN_WORK), (1000, 7, PAR_MIN_WORK)] {
+            let firsts: Vec<AtomicUsize> = (0..n1).map(|_| AtomicUsize::new(0)).collect();
+            let seconds: Vec<AtomicUsize> = (0..n2).map(|_| AtomicUsize::new(0)).collect();
+            run_two(
+                (n1, work, |r: std::ops::Range<usize>| {
+                    r.for_each(|i| {
+                        firsts[i].fetch_add(1, Ordering::Relaxed);
+                    })
+                }),
+                (n2, work, |r: std::ops::Range<usize>| {
+                    // every item of the first pass done, once, before any of the second
+                    assert!(firsts.iter().all(|f| f.load(Ordering::Relaxed) == 1));
+                    r.for_each(|i| {
+                        seconds[i].fetch_add(1, Ordering::Relaxed);
+                    })
+                }),
+            );
+            assert!(
+                seconds.iter().all(|s| s.load(Ordering::Relaxed) == 1),
+                "{n1} {n2}"
+            );
+        }
+    }
+}

@@ -22,7 +22,7 @@ use super::amx::{self, Bf16Matrix};
 use super::amx_int8::I8TileMatrix;
 use super::error::{ModelError, Result};
 use super::huge::HugeBuf;
-use super::par::run_split;
+use super::par::run_two;
 pub(crate) use super::par::OutPtr;
 
 /// Values per quantization block (one AMX tile row, so the AMX int8 copy quantizes alike).
@@ -118,23 +118,28 @@ struct QInput {
 }
 
 impl QInput {
-    /// Quantizes the `m` rows of `k` values in `x`, reusing the buffers; rows are split across
-    /// the worker pool when there are many (prefill), so the other threads do not wait.
-    fn fill(&mut self, x: &[f32], m: usize, k: usize) {
+    /// Sizes the buffers for `m` rows of `k` values (they only grow).
+    fn resize(&mut self, m: usize, k: usize) {
         let nb = k / BLOCK;
         self.m = m;
         self.qs.resize(m * k, 0);
         self.scales.resize(m * nb, 0.0);
         self.starts.resize(m * nb, 0);
+    }
+
+    /// Writes rows of the quantized input from rows of `x` (`k` values each), through pointers
+    /// taken from buffers sized by [`QInput::resize`], so threads can fill disjoint rows.
+    fn writer(&mut self, k: usize) -> impl Fn(&[f32], Range<usize>) + Sync + use<> {
+        let nb = k / BLOCK;
         let (qp, sp, tp) = (
             OutPtr(self.qs.as_mut_ptr()),
             OutPtr(self.scales.as_mut_ptr()),
             OutPtr(self.starts.as_mut_ptr()),
         );
-        // Work counted as one unit per value (a few dozen instructions per block of 64).
-        run_split(m, m * k, |rows: Range<usize>| {
+        move |x: &[f32], rows: Range<usize>| {
             let (r0, n) = (rows.start, rows.len());
-            // SAFETY: disjoint row ranges of buffers sized above, alive for the call.
+            // SAFETY: the caller's rows are within the sized buffers, and no other thread
+            // writes or reads them meanwhile.
             let (q, s, t) = unsafe {
                 (
                     qp.slice(r0 * k, n * k),
@@ -143,7 +148,17 @@ impl QInput {
                 )
             };
             quantize_blocks_with(&x[r0 * k..(r0 + n) * k], q, s, Some(t));
-        });
+        }
+    }
+
+    /// Quantizes the `m` rows of `k` values in `x`, reusing the buffers; rows are split across
+    /// the worker pool when there are many.
+    #[cfg(test)]
+    fn fill(&mut self, x: &[f32], m: usize, k: usize) {
+        self.resize(m, k);
+        let write = self.writer(k);
+        // Work counted as one unit per value (a few dozen instructions per block of 64).
+        super::par::run_split(m, m * k, |rows: Range<usize>| write(x, rows));
     }
 }
 
@@ -370,16 +385,23 @@ impl Q8Matrix {
             }
         }
         INPUT.with_borrow_mut(|xi| {
-            xi.fill(x, m, self.k);
+            xi.resize(m, self.k);
+            let write = xi.writer(self.k);
+            let xi: &QInput = xi;
             // Threads take whole panels of groups, so every call but the last is a full one.
             let groups = self.n / GROUP;
             let ptr = OutPtr(out.as_mut_ptr());
             let run = |p: Range<usize>| {
                 let r = p.start * PANEL..(p.end * PANEL).min(groups);
-                // SAFETY: ranges are disjoint column groups of `out`, which outlives the call.
+                // SAFETY: ranges are disjoint column groups of `out`, which outlives the call;
+                // every input row was written before any panel runs.
                 unsafe { self.groups(xi, r, ptr) }
             };
-            run_split(groups.div_ceil(PANEL), m * self.n * self.k, run);
+            // The input's rows first (work: one unit per value), then the panels.
+            run_two(
+                (m, m * self.k, |rows: Range<usize>| write(x, rows)),
+                (groups.div_ceil(PANEL), m * self.n * self.k, run),
+            );
         });
     }
 
