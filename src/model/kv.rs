@@ -13,6 +13,7 @@ use super::config::LlamaConfig;
 use super::error::{ModelError, Result};
 use super::huge::{HugeBuf, ZeroBits};
 use super::qmatmul::quantize_block;
+use super::vecops::prefetch_l2;
 
 /// Keys per block of the key layout (one AVX-512 register of f32 lanes).
 pub const KEY_BLOCK: usize = 16;
@@ -141,21 +142,6 @@ enum LayerBuf {
         ks: HugeBuf<f32>,
         vs: HugeBuf<f32>,
     },
-}
-
-/// Prefetches every cache line of `buf` into L2 (a hint: no effect on results).
-fn prefetch_l2<T>(buf: &[T]) {
-    #[cfg(target_arch = "x86_64")]
-    {
-        use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T1};
-        let p = buf.as_ptr().cast::<i8>();
-        for off in (0..std::mem::size_of_val(buf)).step_by(64) {
-            // SAFETY: a prefetch never faults; the address is within `buf`.
-            unsafe { _mm_prefetch::<_MM_HINT_T1>(p.add(off)) };
-        }
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    let _ = buf;
 }
 
 /// Longest int8 cache row (head dimension) supported.

@@ -472,6 +472,7 @@ mod avx512 {
     use std::ops::Range;
 
     use super::{OutPtr, Q8Matrix, QInput, AHEAD, BLOCK, CHUNK, CHUNKS, GROUP, PANEL, ROWS};
+    use crate::model::vecops::prefetch_l2;
 
     /// # Safety
     /// AVX-512 F and VNNI present; see `Q8Matrix::groups`.
@@ -479,15 +480,10 @@ mod avx512 {
     pub unsafe fn groups(w: &Q8Matrix, xi: &QInput, groups: Range<usize>, out: OutPtr) {
         // The first blocks of this share's first panel: the prefetch inside `panel` runs
         // ahead of the blocks it computes, so without this each share started on memory.
-        let nb = w.k / BLOCK;
+        let (nb, first) = (w.k / BLOCK, AHEAD.min(w.k / BLOCK));
         for g in groups.start..groups.end.min(groups.start + PANEL) {
-            for b in 0..AHEAD.min(nb) {
-                let lines = w.qs.as_ptr().add((g * nb + b) * CHUNKS * 64);
-                for c in 0..CHUNKS {
-                    _mm_prefetch::<_MM_HINT_T1>(lines.add(c * 64).cast());
-                }
-                _mm_prefetch::<_MM_HINT_T1>(w.scales.as_ptr().add((g * nb + b) * GROUP).cast());
-            }
+            prefetch_l2(&w.qs[g * nb * CHUNKS * 64..][..first * CHUNKS * 64]);
+            prefetch_l2(&w.scales[g * nb * GROUP..][..first * GROUP]);
         }
         let mut g = groups.start;
         while g < groups.end {
@@ -507,9 +503,8 @@ mod avx512 {
     /// block [`AHEAD`] blocks on (past the last, the next panel's first blocks), and the first
     /// for its scales, so memory delivers them while the arithmetic runs; one pass over the
     /// weights per 8 rows instead stalled on memory in its first pass and left it idle in the
-    /// second. Each row's blocks are summed in order with
-    /// the same operations whatever the other rows, so a row's result does not depend on the
-    /// batch it came in.
+    /// second. Each row's blocks are summed in order with the same operations whatever the
+    /// other rows, so a row's result does not depend on the batch it came in.
     #[target_feature(enable = "avx512f,avx512vnni")]
     unsafe fn panel<const NG: usize>(w: &Q8Matrix, xi: &QInput, g: usize, out: OutPtr) {
         const TILES: usize = CHUNK / ROWS;
