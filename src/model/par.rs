@@ -43,6 +43,45 @@ pub(crate) fn run_split(n: usize, work: usize, f: impl Fn(Range<usize>) + Sync) 
     }
 }
 
+/// Whether the calling thread is one of the pool's workers: a pool thread cannot dispatch to
+/// its own pool (candle runs such calls inline too).
+fn on_pool_thread() -> bool {
+    std::thread::current()
+        .name()
+        .is_some_and(|n| n.starts_with("candle-bp-"))
+}
+
+/// `f(i, next)` once for every `i` in `0..n`, across the pool with a fixed first owner per
+/// item: thread `t` of `T` takes its own items `t, t + T, ...` in order, then, from the end,
+/// any the others have not started. `next` is the item this thread means to take after `i`
+/// (`None` past its own), so `f` can ask memory for it while working on `i`; with items taken
+/// first come first served the next one was as likely to run on the other core.
+pub(crate) fn run_owned(n: usize, f: impl Fn(usize, Option<usize>) + Sync) {
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    let pool = candle_core::utils::barrier_pool();
+    let threads = pool.n_workers() + 1;
+    if n < 2 || threads < 2 || on_pool_thread() {
+        (0..n).for_each(|i| f(i, (i + 1 < n).then_some(i + 1)));
+        return;
+    }
+    let taken: Vec<AtomicBool> = (0..n).map(|_| AtomicBool::new(false)).collect();
+    let claim = |i: usize| !taken[i].swap(true, Ordering::Relaxed);
+    pool.execute(|t| {
+        let mut own = (t..n).step_by(threads).peekable();
+        while let Some(i) = own.next() {
+            if claim(i) {
+                f(i, own.peek().copied());
+            }
+        }
+        for i in (0..n).rev() {
+            if claim(i) {
+                f(i, None);
+            }
+        }
+    });
+}
+
 /// `first` over `0..n1`, then, once all of it is done, `second` over `0..n2`: in one dispatch
 /// of the worker pool when the work is worth it (`work1 + work2` against [`PAR_MIN_WORK`]),
 /// every thread taking chunks of `first` and then of `second` from shared cursors and waiting
@@ -57,11 +96,7 @@ pub(crate) fn run_two(
 
     let pool = candle_core::utils::barrier_pool();
     let threads = pool.n_workers() + 1;
-    // A pool thread cannot dispatch to its own pool (candle runs such calls inline too).
-    let in_pool = std::thread::current()
-        .name()
-        .is_some_and(|n| n.starts_with("candle-bp-"));
-    if work1 + work2 < PAR_MIN_WORK || threads < 2 || in_pool || n1 == 0 {
+    if work1 + work2 < PAR_MIN_WORK || threads < 2 || on_pool_thread() || n1 == 0 {
         run_split(n1, work1, first);
         run_split(n2, work2, second);
         return;
@@ -115,7 +150,23 @@ pub(crate) fn run_two(
 mod tests {
     use std::sync::atomic::{AtomicUsize, Ordering};
 
-    use super::{run_two, PAR_MIN_WORK};
+    use super::{run_owned, run_two, PAR_MIN_WORK};
+
+    #[test]
+    fn run_owned_runs_every_item_once_and_names_a_later_item_as_next() {
+        for n in [0, 1, 2, 3, 16, 101] {
+            let runs: Vec<AtomicUsize> = (0..n).map(|_| AtomicUsize::new(0)).collect();
+            run_owned(n, |i, next| {
+                runs[i].fetch_add(1, Ordering::Relaxed);
+                if let Some(j) = next {
+                    assert!(j > i && j < n, "next {j} after {i} of {n}");
+                }
+            });
+            for (i, r) in runs.iter().enumerate() {
+                assert_eq!(r.load(Ordering::Relaxed), 1, "item {i} of {n}");
+            }
+        }
+    }
 
     #[test]
     fn run_two_finishes_the_first_pass_before_the_second_reads_it() {
