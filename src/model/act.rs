@@ -23,21 +23,27 @@ pub fn silu_mul_into(gu: &[f32], rows: usize, i: usize, out: &mut [f32]) {
         for r in range {
             // SAFETY: each row of `out` is written by the one call that owns its index.
             let o = unsafe { ptr.slice(r * i, i) };
-            let (g, u) = gu[r * 2 * i..(r + 1) * 2 * i].split_at(i);
-            #[cfg(target_arch = "x86_64")]
-            if super::qmatmul::has_avx512() && i.is_multiple_of(16) {
-                // SAFETY: AVX-512 F present; the three slices hold `i` floats, a multiple of 16.
-                unsafe { avx512::silu_mul(g, u, o) };
-                continue;
-            }
-            for ((o, &g), &u) in o.iter_mut().zip(g).zip(u) {
-                *o = g / (1.0 + (-g).exp()) * u;
-            }
+            silu_mul_row(&gu[r * 2 * i..(r + 1) * 2 * i], o);
         }
     };
     // An exp and a division per element: worth the worker pool from a few rows (a batched
     // decode step) on, where plain element-wise work would stay on the calling thread.
     run_split(rows, rows * i * SILU_WORK, run);
+}
+
+/// One row: `o = silu(gu[..i]) * gu[i..]` for `gu` of `2i` values and `o` of `i`.
+pub fn silu_mul_row(gu: &[f32], o: &mut [f32]) {
+    let i = o.len();
+    let (g, u) = gu[..2 * i].split_at(i);
+    #[cfg(target_arch = "x86_64")]
+    if super::qmatmul::has_avx512() && i.is_multiple_of(16) {
+        // SAFETY: AVX-512 F present; the three slices hold `i` floats, a multiple of 16.
+        unsafe { avx512::silu_mul(g, u, o) };
+        return;
+    }
+    for ((o, &g), &u) in o.iter_mut().zip(g).zip(u) {
+        *o = g / (1.0 + (-g).exp()) * u;
+    }
 }
 
 /// Work of one SwiGLU element relative to a plain element-wise op, for [`run_split`].

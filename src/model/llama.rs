@@ -912,7 +912,6 @@ mod tests {
             "attention_ms",
             "out_ms",
             "gate_up_ms",
-            "act_ms",
             "down_ms",
             "lm_head_ms",
             "other_ms",

@@ -102,6 +102,23 @@ thread_local! {
     /// The calling thread's quantized input, reused across calls (a prefill input is hundreds
     /// of KiB; allocating and zeroing it per matmul showed in profiles).
     static INPUT: std::cell::RefCell<QInput> = std::cell::RefCell::new(QInput::default());
+    /// One produced input row of [`Q8Matrix::matmul_rows`] before it is quantized.
+    static ROW: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// An AMX copy of the weights.
+enum Tiles<'a> {
+    I8(&'a I8TileMatrix),
+    Bf16(&'a Bf16Matrix),
+}
+
+impl Tiles<'_> {
+    fn matmul(&self, x: &[f32], m: usize, out: &mut [f32]) {
+        match self {
+            Tiles::I8(b) => b.matmul(x, m, out),
+            Tiles::Bf16(b) => b.matmul(x, m, out),
+        }
+    }
 }
 
 /// Inputs quantized per block.
@@ -127,17 +144,18 @@ impl QInput {
         self.starts.resize(m * nb, 0);
     }
 
-    /// Writes rows of the quantized input from rows of `x` (`k` values each), through pointers
-    /// taken from buffers sized by [`QInput::resize`], so threads can fill disjoint rows.
-    fn writer(&mut self, k: usize) -> impl Fn(&[f32], Range<usize>) + Sync + use<> {
+    /// Writes rows of the quantized input: `write(r0, x)` quantizes the rows of `x` (`k` values
+    /// each) into rows `r0..`, through pointers taken from buffers sized by [`QInput::resize`],
+    /// so threads can fill disjoint rows.
+    fn writer(&mut self, k: usize) -> impl Fn(usize, &[f32]) + Sync + use<> {
         let nb = k / BLOCK;
         let (qp, sp, tp) = (
             OutPtr(self.qs.as_mut_ptr()),
             OutPtr(self.scales.as_mut_ptr()),
             OutPtr(self.starts.as_mut_ptr()),
         );
-        move |x: &[f32], rows: Range<usize>| {
-            let (r0, n) = (rows.start, rows.len());
+        move |r0: usize, x: &[f32]| {
+            let n = x.len() / k;
             // SAFETY: the caller's rows are within the sized buffers, and no other thread
             // writes or reads them meanwhile.
             let (q, s, t) = unsafe {
@@ -147,7 +165,7 @@ impl QInput {
                     tp.slice(r0 * nb, n * nb),
                 )
             };
-            quantize_blocks_with(&x[r0 * k..(r0 + n) * k], q, s, Some(t));
+            quantize_blocks_with(x, q, s, Some(t));
         }
     }
 
@@ -158,7 +176,9 @@ impl QInput {
         self.resize(m, k);
         let write = self.writer(k);
         // Work counted as one unit per value (a few dozen instructions per block of 64).
-        super::par::run_split(m, m * k, |rows: Range<usize>| write(x, rows));
+        super::par::run_split(m, m * k, |rows: Range<usize>| {
+            write(rows.start, &x[rows.start * k..rows.end * k])
+        });
     }
 }
 
@@ -372,17 +392,67 @@ impl Q8Matrix {
     /// `out (m, n) = x (m, k) W^T`, threads over groups of 16 output columns.
     pub fn matmul(&self, x: &[f32], m: usize, out: &mut [f32]) {
         debug_assert_eq!(x.len(), m * self.k);
+        if let Some(tiles) = self.tile_copy(m) {
+            return tiles.matmul(x, m, out);
+        }
+        let k = self.k;
+        self.matmul_int8(m, out, |write, rows| {
+            write(rows.start, &x[rows.start * k..rows.end * k])
+        });
+    }
+
+    /// [`Self::matmul`] of the input whose row `r` is `fill(r, row)` (`k` values written into
+    /// `row`), produced as the product's quantization pass reaches it: the element-wise step
+    /// before a product (a norm, SwiGLU) then runs on the product's threads, inside its one
+    /// dispatch, and its rows are never written to memory whole.
+    pub fn matmul_rows(&self, m: usize, fill: impl Fn(usize, &mut [f32]) + Sync, out: &mut [f32]) {
+        let k = self.k;
+        if let Some(tiles) = self.tile_copy(m) {
+            let mut x = vec![0f32; m * k];
+            let xp = OutPtr(x.as_mut_ptr());
+            super::par::run_split(m, m * k, |rows: Range<usize>| {
+                // SAFETY: each call writes only the rows of its range.
+                let x = unsafe { xp.slice(rows.start * k, rows.len() * k) };
+                for (r, row) in rows.zip(x.chunks_exact_mut(k)) {
+                    fill(r, row);
+                }
+            });
+            return tiles.matmul(&x, m, out);
+        }
+        self.matmul_int8(m, out, |write, rows| {
+            ROW.with_borrow_mut(|row| {
+                row.resize(k, 0.0);
+                for r in rows {
+                    fill(r, row);
+                    write(r, row);
+                }
+            })
+        });
+    }
+
+    /// The AMX copy for steps of `m` rows, when there is one for that many.
+    fn tile_copy(&self, m: usize) -> Option<Tiles<'_>> {
+        if m == 0 || m < amx_min_rows() {
+            return None;
+        }
+        if let Some(b) = self.amx_i8.as_ref().filter(|_| m <= amx_i8_max_rows()) {
+            return Some(Tiles::I8(b));
+        }
+        self.amx.as_ref().map(Tiles::Bf16)
+    }
+
+    /// The VNNI (or portable) product: `quantize(write, rows)` hands input rows `rows` to
+    /// `write(first_row, values)`; every row is written before any panel runs, in the same
+    /// dispatch of the worker pool.
+    fn matmul_int8(
+        &self,
+        m: usize,
+        out: &mut [f32],
+        quantize: impl Fn(&(dyn Fn(usize, &[f32]) + Sync), Range<usize>) + Sync,
+    ) {
         debug_assert_eq!(out.len(), m * self.n);
         if m == 0 {
             return;
-        }
-        if m >= amx_min_rows() {
-            if let Some(b) = self.amx_i8.as_ref().filter(|_| m <= amx_i8_max_rows()) {
-                return b.matmul(x, m, out);
-            }
-            if let Some(b) = &self.amx {
-                return b.matmul(x, m, out);
-            }
         }
         INPUT.with_borrow_mut(|xi| {
             xi.resize(m, self.k);
@@ -399,7 +469,7 @@ impl Q8Matrix {
             };
             // The input's rows first (work: one unit per value), then the panels.
             run_two(
-                (m, m * self.k, |rows: Range<usize>| write(x, rows)),
+                (m, m * self.k, |rows: Range<usize>| quantize(&write, rows)),
                 (groups.div_ceil(PANEL), m * self.n * self.k, run),
             );
         });
@@ -697,6 +767,45 @@ pub(crate) mod tests {
                     .map(|(a, b)| (a - b).abs())
                     .fold(0f32, f32::max);
                 assert!(err < 1e-3, "n={n} k={k} m={m}: {err}");
+            }
+        }
+    }
+
+    #[test]
+    fn produced_rows_give_the_product_of_the_stored_rows_to_the_bit() {
+        // each row written by `fill` once, on the calling thread (few rows) or across the pool
+        let (n, k) = (96, 576);
+        for tiles in [false, true] {
+            let mut w = Q8Matrix::quantize(&data(n * k, 3), n, k).expect("quantize");
+            if !tiles {
+                w.drop_tile_copies();
+            }
+            for m in [1, 5, 16, 300] {
+                let x = data(m * k, m as u32);
+                let mut want = vec![0f32; m * n];
+                w.matmul(&x, m, &mut want);
+                let calls: Vec<std::sync::atomic::AtomicUsize> =
+                    (0..m).map(|_| Default::default()).collect();
+                let mut got = vec![f32::NAN; m * n];
+                w.matmul_rows(
+                    m,
+                    |r, row| {
+                        calls[r].fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        row.copy_from_slice(&x[r * k..(r + 1) * k]);
+                    },
+                    &mut got,
+                );
+                assert!(
+                    calls
+                        .iter()
+                        .all(|c| c.load(std::sync::atomic::Ordering::Relaxed) == 1),
+                    "m={m}"
+                );
+                let same = got
+                    .iter()
+                    .zip(&want)
+                    .all(|(a, b)| a.to_bits() == b.to_bits());
+                assert!(same, "m={m}, tile copies kept: {tiles}");
             }
         }
     }

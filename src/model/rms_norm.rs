@@ -30,6 +30,14 @@ fn row_m(x: &[f32], eps: f32) -> f32 {
     (sum2 / x.len() as f32 + eps).sqrt()
 }
 
+/// One row of RMSNorm: `dst = x / m * alpha`.
+pub fn norm_row(x: &[f32], alpha: &[f32], eps: f32, dst: &mut [f32]) {
+    let m = row_m(x, eps);
+    for ((d, &s), &a) in dst.iter_mut().zip(x).zip(alpha) {
+        *d = s / m * a;
+    }
+}
+
 /// `y = x / m * alpha` for every row of `alpha.len()` values of `src`; rows in parallel on
 /// candle's worker pool when there are many (prefill, training).
 fn normalize_rows(src: &[f32], alpha: &[f32], eps: f32) -> Vec<f32> {
@@ -45,37 +53,12 @@ pub fn rms_norm_into(src: &[f32], alpha: &[f32], eps: f32, dst: &mut [f32]) {
     let out = OutPtr(dst.as_mut_ptr());
     let run = |rows: std::ops::Range<usize>| {
         for r in rows {
-            let s = &src[r * n..(r + 1) * n];
             // SAFETY: row `r` of `dst` belongs to this call alone.
             let d = unsafe { out.slice(r * n, n) };
-            let m = row_m(s, eps);
-            for ((d, &s), &a) in d.iter_mut().zip(s).zip(alpha) {
-                *d = s / m * a;
-            }
+            norm_row(&src[r * n..(r + 1) * n], alpha, eps, d);
         }
     };
     run_split(src.len() / n, src.len(), run);
-}
-
-/// The residual step and the next norm in one pass: `x += add`, then `dst = rms_norm(x)`.
-pub fn add_rms_norm_into(x: &mut [f32], add: &[f32], alpha: &[f32], eps: f32, dst: &mut [f32]) {
-    let n = alpha.len().max(1);
-    debug_assert!(x.len() == add.len() && x.len() == dst.len());
-    let (xp, out) = (OutPtr(x.as_mut_ptr()), OutPtr(dst.as_mut_ptr()));
-    let run = |rows: std::ops::Range<usize>| {
-        for r in rows {
-            // SAFETY: row `r` of `x` and `dst` belongs to this call alone.
-            let (xs, d) = unsafe { (xp.slice(r * n, n), out.slice(r * n, n)) };
-            xs.iter_mut()
-                .zip(&add[r * n..(r + 1) * n])
-                .for_each(|(x, a)| *x += a);
-            let m = row_m(xs, eps);
-            for ((d, &s), &a) in d.iter_mut().zip(&*xs).zip(alpha) {
-                *d = s / m * a;
-            }
-        }
-    };
-    run_split(x.len() / n, x.len(), run);
 }
 
 fn contiguous_f32(t: &Tensor) -> candle_core::Result<Vec<f32>> {

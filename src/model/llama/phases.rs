@@ -6,21 +6,19 @@ use std::time::Instant;
 /// The phases of a forward pass, in the order of the fields it logs.
 #[derive(Clone, Copy)]
 pub(super) enum Phase {
-    /// The fused q/k/v projection.
+    /// The residual add and norm before attention, and the fused q/k/v projection.
     Qkv,
     /// RoPE, writing the new keys and values into the caches, attention.
     Attention,
     /// The output projection.
     Out,
-    /// The fused gate/up projection.
+    /// The residual add and norm before the MLP, and the fused gate/up projection.
     GateUp,
-    /// SiLU(gate) * up.
-    Act,
-    /// The down projection.
+    /// SiLU(gate) * up and the down projection.
     Down,
     /// Final norm and LM head on each sequence's last row.
     LmHead,
-    /// Everything else: embeddings, norms, residuals, splitting q/k/v.
+    /// Everything else: embeddings, splitting q/k/v, the last residual add.
     Other,
 }
 
@@ -28,7 +26,7 @@ pub(super) enum Phase {
 /// this module.
 pub(super) struct PhaseClock {
     last: Option<Instant>,
-    ms: [f64; 8],
+    ms: [f64; 7],
 }
 
 impl PhaseClock {
@@ -36,7 +34,7 @@ impl PhaseClock {
         let on = tracing::enabled!(tracing::Level::DEBUG);
         PhaseClock {
             last: on.then(Instant::now),
-            ms: [0.0; 8],
+            ms: [0.0; 7],
         }
     }
 
@@ -54,7 +52,7 @@ impl PhaseClock {
         if self.last.is_none() {
             return;
         }
-        let [qkv, attention, out, gate_up, act, down, lm_head, other] = self.ms;
+        let [qkv, attention, out, gate_up, down, lm_head, other] = self.ms;
         tracing::debug!(
             rows,
             sequences,
@@ -62,7 +60,6 @@ impl PhaseClock {
             attention_ms = attention,
             out_ms = out,
             gate_up_ms = gate_up,
-            act_ms = act,
             down_ms = down,
             lm_head_ms = lm_head,
             other_ms = other,

@@ -6,17 +6,16 @@ use candle_core::Tensor;
 
 use super::phases::{Phase, PhaseClock};
 use super::{FusedInt8, Heads, Llama, SeqInput};
-use crate::model::act::silu_mul_into;
+use crate::model::act::silu_mul_row;
 use crate::model::error::{ModelError, Result};
 use crate::model::par::{run_split, OutPtr};
 use crate::model::qmatmul::Q8Matrix;
-use crate::model::rms_norm::{add_rms_norm_into, rms_norm_into};
+use crate::model::rms_norm::{norm_row, rms_norm_into};
 
 /// Activation buffers of a step; they only grow.
 #[derive(Debug, Default)]
 pub(super) struct Scratch {
     x: Vec<f32>,
-    h: Vec<f32>,
     qkv: Vec<f32>,
     q: Vec<f32>,
     k: Vec<f32>,
@@ -24,7 +23,6 @@ pub(super) struct Scratch {
     att: Vec<f32>,
     tmp: Vec<f32>,
     gu: Vec<f32>,
-    m: Vec<f32>,
 }
 
 /// `buf` with at least `len` elements, as a slice of exactly `len`.
@@ -134,7 +132,6 @@ impl Llama {
             .to_vec1::<f32>()?;
         let x = take(&mut sc.x, n * e);
         x.copy_from_slice(&emb);
-        let h = take(&mut sc.h, n * e);
         let (qkv, q, k, v) = (
             take(&mut sc.qkv, n * (e + 2 * ekv)),
             take(&mut sc.q, n * e),
@@ -142,12 +139,33 @@ impl Llama {
             take(&mut sc.v, n * ekv),
         );
         let (att, tmp) = (take(&mut sc.att, n * e), take(&mut sc.tmp, n * e));
-        let (gu, m) = (take(&mut sc.gu, n * 2 * i), take(&mut sc.m, n * i));
+        let gu = take(&mut sc.gu, n * 2 * i);
         let mut clock = PhaseClock::start();
-        rms_norm_into(x, &view.blocks[0].0.ln_attn, eps, h);
+        // The residual adds, the norms and SwiGLU produce the rows of the product that takes
+        // them (`matmul_rows`): they run on its threads as its quantization pass reaches each
+        // row, and the normalised rows are never stored.
+        let xp = OutPtr(x.as_mut_ptr());
+        // Row `r` of the residual stream, after `x += add` (the last sublayer's output).
+        let residual = |r: usize, add: Option<&[f32]>| {
+            // SAFETY: each row index is handed to one call of the quantization pass, which
+            // writes only this row of `x`; nothing else reads `x` during the product.
+            let xr = unsafe { xp.slice(r * e, e) };
+            if let Some(add) = add {
+                xr.iter_mut()
+                    .zip(&add[r * e..(r + 1) * e])
+                    .for_each(|(x, a)| *x += a);
+            }
+            &*xr
+        };
         for (l, &(f, o, down)) in view.blocks.iter().enumerate() {
             clock.lap(Phase::Other);
-            f.qkv.matmul(h, n, qkv);
+            // x += the previous layer's MLP output (none before the first layer), then its norm
+            let add = (l > 0).then_some(&*tmp);
+            f.qkv.matmul_rows(
+                n,
+                |r, row| norm_row(residual(r, add), &f.ln_attn, eps, row),
+                qkv,
+            );
             clock.lap(Phase::Qkv);
             split_qkv(qkv, e, ekv, q, k, v);
             clock.lap(Phase::Other);
@@ -155,19 +173,22 @@ impl Llama {
             clock.lap(Phase::Attention);
             o.matmul(att, n, tmp);
             clock.lap(Phase::Out);
-            add_rms_norm_into(x, tmp, &f.ln_mlp, eps, h);
-            clock.lap(Phase::Other);
-            f.gate_up.matmul(h, n, gu);
+            let add = Some(&*tmp);
+            f.gate_up.matmul_rows(
+                n,
+                |r, row| norm_row(residual(r, add), &f.ln_mlp, eps, row),
+                gu,
+            );
             clock.lap(Phase::GateUp);
-            silu_mul_into(gu, n, i, m);
-            clock.lap(Phase::Act);
-            down.matmul(m, n, tmp);
+            let gu = &*gu;
+            down.matmul_rows(
+                n,
+                |r, row| silu_mul_row(&gu[r * 2 * i..(r + 1) * 2 * i], row),
+                tmp,
+            );
             clock.lap(Phase::Down);
-            match view.blocks.get(l + 1) {
-                Some(next) => add_rms_norm_into(x, tmp, &next.0.ln_attn, eps, h),
-                None => x.iter_mut().zip(&*tmp).for_each(|(x, t)| *x += t),
-            }
         }
+        x.iter_mut().zip(&*tmp).for_each(|(x, t)| *x += t);
         for s in seqs.iter_mut() {
             s.cache.advance(s.tokens.len());
         }
