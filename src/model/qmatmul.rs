@@ -111,6 +111,58 @@ thread_local! {
     static ROW: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
+/// Where a product's output goes: up to three row-major buffers side by side, each a whole
+/// number of groups of 16 columns wide (one buffer for a plain product).
+#[derive(Clone, Copy)]
+struct Cols {
+    /// Each buffer and its width in columns; unused entries are `usize::MAX` wide.
+    parts: [(OutPtr, usize); 3],
+}
+
+impl Cols {
+    /// The `outs` of `m` rows each, side by side `n` columns in all.
+    fn new<const N: usize>(outs: [&mut [f32]; N], m: usize, n: usize) -> Self {
+        assert!(N <= 3, "at most three output buffers, got {N}");
+        let mut parts = [(OutPtr(std::ptr::null_mut()), usize::MAX); 3];
+        let mut cols = 0;
+        for (p, out) in parts.iter_mut().zip(outs) {
+            // one buffer is the whole product's; several split it by their lengths
+            let w = if N == 1 {
+                n
+            } else {
+                out.len().checked_div(m).unwrap_or(0)
+            };
+            assert!(
+                out.len() >= w * m && w.is_multiple_of(GROUP),
+                "{} values for {m} rows of {w}",
+                out.len()
+            );
+            *p = (OutPtr(out.as_mut_ptr()), w);
+            cols += w;
+        }
+        assert!(
+            m == 0 || cols == n,
+            "outputs {cols} columns wide for a product of {n}"
+        );
+        Cols { parts }
+    }
+
+    /// The first of the 16 outputs of group `g` in row `r`.
+    ///
+    /// # Safety
+    /// `r` is a row of the product and `g` one of its groups.
+    #[inline(always)]
+    unsafe fn group(&self, r: usize, g: usize) -> *mut f32 {
+        let (mut c, mut i) = (g * GROUP, 0);
+        while c >= self.parts[i].1 {
+            c -= self.parts[i].1;
+            i += 1;
+        }
+        let (p, w) = self.parts[i];
+        p.get().add(r * w + c)
+    }
+}
+
 /// An AMX copy of the weights.
 enum Tiles<'a> {
     I8(&'a I8TileMatrix),
@@ -401,7 +453,7 @@ impl Q8Matrix {
             return tiles.matmul(x, m, out);
         }
         let k = self.k;
-        self.matmul_int8(m, out, |write, rows| {
+        self.matmul_int8(m, Cols::new([out], m, self.n), |write, rows| {
             write(rows.start, &x[rows.start * k..rows.end * k])
         });
     }
@@ -411,6 +463,18 @@ impl Q8Matrix {
     /// before a product (a norm, SwiGLU) then runs on the product's threads, inside its one
     /// dispatch, and its rows are never written to memory whole.
     pub fn matmul_rows(&self, m: usize, fill: impl Fn(usize, &mut [f32]) + Sync, out: &mut [f32]) {
+        self.matmul_rows_into(m, fill, [out]);
+    }
+
+    /// [`Self::matmul_rows`] with the output columns written to `outs`, row-major buffers side
+    /// by side, each a multiple of 16 columns wide (a fused q/k/v product writes q, k and v
+    /// apart, with no copy after it).
+    pub fn matmul_rows_into<const N: usize>(
+        &self,
+        m: usize,
+        fill: impl Fn(usize, &mut [f32]) + Sync,
+        outs: [&mut [f32]; N],
+    ) {
         let k = self.k;
         if let Some(tiles) = self.tile_copy(m) {
             let mut x = vec![0f32; m * k];
@@ -422,9 +486,19 @@ impl Q8Matrix {
                     fill(r, row);
                 }
             });
-            return tiles.matmul(&x, m, out);
+            let mut y = vec![0f32; m * self.n];
+            tiles.matmul(&x, m, &mut y);
+            let mut col = 0;
+            for out in outs {
+                let w = out.len() / m.max(1);
+                for (o, row) in out.chunks_exact_mut(w).zip(y.chunks_exact(self.n)) {
+                    o.copy_from_slice(&row[col..col + w]);
+                }
+                col += w;
+            }
+            return;
         }
-        self.matmul_int8(m, out, |write, rows| {
+        self.matmul_int8(m, Cols::new(outs, m, self.n), |write, rows| {
             ROW.with_borrow_mut(|row| {
                 row.resize(k, 0.0);
                 for r in rows {
@@ -452,10 +526,9 @@ impl Q8Matrix {
     fn matmul_int8(
         &self,
         m: usize,
-        out: &mut [f32],
+        out: Cols,
         quantize: impl Fn(&(dyn Fn(usize, &[f32]) + Sync), Range<usize>) + Sync,
     ) {
-        debug_assert_eq!(out.len(), m * self.n);
         if m == 0 {
             return;
         }
@@ -465,12 +538,11 @@ impl Q8Matrix {
             let xi: &QInput = xi;
             // Threads take whole panels of groups, so every call but the last is a full one.
             let groups = self.n / GROUP;
-            let ptr = OutPtr(out.as_mut_ptr());
             let run = |p: Range<usize>| {
                 let r = p.start * PANEL..(p.end * PANEL).min(groups);
-                // SAFETY: ranges are disjoint column groups of `out`, which outlives the call;
-                // every input row was written before any panel runs.
-                unsafe { self.groups(xi, r, ptr) }
+                // SAFETY: ranges are disjoint column groups of `out`, whose buffers outlive the
+                // call; every input row was written before any panel runs.
+                unsafe { self.groups(xi, r, out) }
             };
             // The input's rows first (work: one unit per value), then the panels.
             run_two(
@@ -484,7 +556,7 @@ impl Q8Matrix {
     ///
     /// # Safety
     /// `out` must point to `m * n` floats; no other thread may write these columns.
-    unsafe fn groups(&self, xi: &QInput, groups: Range<usize>, out: OutPtr) {
+    unsafe fn groups(&self, xi: &QInput, groups: Range<usize>, out: Cols) {
         #[cfg(target_arch = "x86_64")]
         {
             if has_vnni512() {
@@ -494,7 +566,7 @@ impl Q8Matrix {
         self.groups_portable(xi, groups, out)
     }
 
-    unsafe fn groups_portable(&self, xi: &QInput, groups: Range<usize>, out: OutPtr) {
+    unsafe fn groups_portable(&self, xi: &QInput, groups: Range<usize>, out: Cols) {
         let (k, nb) = (self.k, self.k / BLOCK);
         for g in groups {
             for j in 0..xi.m {
@@ -517,8 +589,9 @@ impl Q8Matrix {
                         *a += dot[r] as f32 * (self.scales[lanes + r] * xs);
                     }
                 }
+                let o = out.group(j, g);
                 for (r, a) in acc.iter().enumerate() {
-                    *out.0.add(j * self.n + g * GROUP + r) = *a;
+                    *o.add(r) = *a;
                 }
             }
         }
@@ -547,7 +620,7 @@ mod avx512 {
     use std::ops::Range;
 
     use super::{
-        OutPtr, Q8Matrix, QInput, AHEAD, BLOCK, CHUNK, CHUNKS, GROUP, PANEL, ROWS,
+        Cols, Q8Matrix, QInput, AHEAD, BLOCK, CHUNK, CHUNKS, GROUP, PANEL, ROWS,
         TILES_OUTER_MIN_ROWS,
     };
     use crate::model::vecops::prefetch_l2;
@@ -555,7 +628,7 @@ mod avx512 {
     /// # Safety
     /// AVX-512 F and VNNI present; see `Q8Matrix::groups`.
     #[target_feature(enable = "avx512f,avx512vnni")]
-    pub unsafe fn groups(w: &Q8Matrix, xi: &QInput, groups: Range<usize>, out: OutPtr) {
+    pub unsafe fn groups(w: &Q8Matrix, xi: &QInput, groups: Range<usize>, out: Cols) {
         // The first blocks of this share's first panel: the prefetch inside `panel` runs
         // ahead of the blocks it computes, so without this each share started on memory.
         let (nb, first) = (w.k / BLOCK, AHEAD.min(w.k / BLOCK));
@@ -583,7 +656,7 @@ mod avx512 {
     /// last, the next panel's first blocks); later tiles find the panel in L2. The same
     /// operations per row and block as [`panel`], so the results are the same to the bit.
     #[target_feature(enable = "avx512f,avx512vnni")]
-    unsafe fn panel_tiles<const NG: usize>(w: &Q8Matrix, xi: &QInput, g: usize, out: OutPtr) {
+    unsafe fn panel_tiles<const NG: usize>(w: &Q8Matrix, xi: &QInput, g: usize, out: Cols) {
         let mut j = 0;
         while j < xi.m {
             let mr = (xi.m - j).min(ROWS);
@@ -606,7 +679,7 @@ mod avx512 {
         g: usize,
         j: usize,
         first: bool,
-        out: OutPtr,
+        out: Cols,
     ) {
         let nb = w.k / BLOCK;
         let gstride = nb * CHUNKS * 64;
@@ -637,7 +710,7 @@ mod avx512 {
         for c in 0..MR {
             let a = &*p.cast::<[__m512; NG]>().add(c);
             for (i, a) in a.iter().enumerate() {
-                _mm512_storeu_ps(out.0.add((j + c) * w.n + (g + i) * GROUP), *a);
+                _mm512_storeu_ps(out.group(j + c, g + i), *a);
             }
         }
     }
@@ -651,7 +724,7 @@ mod avx512 {
     /// second. Each row's blocks are summed in order with the same operations whatever the
     /// other rows, so a row's result does not depend on the batch it came in.
     #[target_feature(enable = "avx512f,avx512vnni")]
-    unsafe fn panel<const NG: usize>(w: &Q8Matrix, xi: &QInput, g: usize, out: OutPtr) {
+    unsafe fn panel<const NG: usize>(w: &Q8Matrix, xi: &QInput, g: usize, out: Cols) {
         const TILES: usize = CHUNK / ROWS;
         let nb = w.k / BLOCK;
         let gstride = nb * CHUNKS * 64;
@@ -705,7 +778,7 @@ mod avx512 {
             for c in 0..rows {
                 let a = &*tile_acc.add(c / ROWS).cast::<[__m512; NG]>().add(c % ROWS);
                 for (i, a) in a.iter().enumerate() {
-                    _mm512_storeu_ps(out.0.add((j0 + c) * w.n + (g + i) * GROUP), *a);
+                    _mm512_storeu_ps(out.group(j0 + c, g + i), *a);
                 }
             }
             j0 += rows;
@@ -887,6 +960,33 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn a_product_written_in_parts_equals_the_whole_split_by_columns() {
+        // q, k and v of a fused projection: 576 + 192 + 192 columns
+        let (n, k, widths) = (960, 64, [576, 192, 192]);
+        let mut w = Q8Matrix::quantize(&data(n * k, 6), n, k).expect("quantize");
+        w.drop_tile_copies();
+        for m in [1, 16, TILES_OUTER_MIN_ROWS + 1] {
+            let x = data(m * k, 8);
+            let mut whole = vec![0f32; m * n];
+            w.matmul(&x, m, &mut whole);
+            let mut parts: Vec<Vec<f32>> = widths.iter().map(|&c| vec![f32::NAN; m * c]).collect();
+            let [a, b, c] = &mut parts[..] else {
+                unreachable!()
+            };
+            let fill = |r: usize, row: &mut [f32]| row.copy_from_slice(&x[r * k..(r + 1) * k]);
+            w.matmul_rows_into(m, fill, [&mut a[..], &mut b[..], &mut c[..]]);
+            for r in 0..m {
+                let mut col = 0;
+                for (part, &c) in parts.iter().zip(&widths) {
+                    let got = &part[r * c..(r + 1) * c];
+                    assert_eq!(got, &whole[r * n + col..r * n + col + c], "row {r} of {m}");
+                    col += c;
+                }
+            }
+        }
+    }
+
+    #[test]
     fn a_rows_product_does_not_depend_on_its_batch() {
         // one row alone, in a decode-sized batch and in a prefill-sized one (tiles outer)
         let (n, k) = (112, 576);
@@ -918,8 +1018,8 @@ pub(crate) mod tests {
         let mut a = vec![0f32; m * n];
         let mut b = vec![0f32; m * n];
         unsafe {
-            w.groups_portable(&xi, 0..n / GROUP, OutPtr(a.as_mut_ptr()));
-            w.groups(&xi, 0..n / GROUP, OutPtr(b.as_mut_ptr()));
+            w.groups_portable(&xi, 0..n / GROUP, Cols::new([&mut a[..]], m, n));
+            w.groups(&xi, 0..n / GROUP, Cols::new([&mut b[..]], m, n));
         }
         for (x, y) in a.iter().zip(&b) {
             assert!((x - y).abs() < 1e-3, "{x} vs {y}");

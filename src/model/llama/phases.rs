@@ -6,7 +6,8 @@ use std::time::Instant;
 /// The phases of a forward pass, in the order of the fields it logs.
 #[derive(Clone, Copy)]
 pub(super) enum Phase {
-    /// The residual add and norm before attention, and the fused q/k/v projection.
+    /// The residual add and norm before attention, and the fused q/k/v projection (written
+    /// to q, k and v apart).
     Qkv,
     /// RoPE, writing the new keys and values into the caches, attention.
     Attention,
@@ -18,7 +19,7 @@ pub(super) enum Phase {
     Down,
     /// Final norm and LM head on each sequence's last row.
     LmHead,
-    /// Everything else: embeddings, splitting q/k/v, the last residual add.
+    /// Everything else: embeddings, the last residual add.
     Other,
 }
 

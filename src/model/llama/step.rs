@@ -8,7 +8,7 @@ use super::phases::{Phase, PhaseClock};
 use super::{FusedInt8, Heads, Llama, SeqInput};
 use crate::model::act::silu_mul_row;
 use crate::model::error::{ModelError, Result};
-use crate::model::par::{run_split, OutPtr};
+use crate::model::par::OutPtr;
 use crate::model::qmatmul::Q8Matrix;
 use crate::model::rms_norm::{norm_row, rms_norm_into};
 
@@ -16,7 +16,6 @@ use crate::model::rms_norm::{norm_row, rms_norm_into};
 #[derive(Debug, Default)]
 pub(super) struct Scratch {
     x: Vec<f32>,
-    qkv: Vec<f32>,
     q: Vec<f32>,
     k: Vec<f32>,
     v: Vec<f32>,
@@ -37,35 +36,6 @@ fn take(buf: &mut Vec<f32>, len: usize) -> &mut [f32] {
 pub(super) struct Int8View<'a> {
     blocks: Vec<(&'a FusedInt8, &'a Q8Matrix, &'a Q8Matrix)>,
     lm_head: &'a Q8Matrix,
-}
-
-/// Rows of `e + 2 * ekv` (q, k, v side by side, as the fused projection writes them) into the
-/// rows of `q`, `k` and `v`, split by rows across the worker pool when there are many (a
-/// prefill chunk's copy is megabytes, and one thread copying it left the other waiting).
-fn split_qkv(qkv: &[f32], e: usize, ekv: usize, q: &mut [f32], k: &mut [f32], v: &mut [f32]) {
-    let w = e + 2 * ekv;
-    let rows = qkv.len() / w;
-    let (qp, kp, vp) = (
-        OutPtr(q.as_mut_ptr()),
-        OutPtr(k.as_mut_ptr()),
-        OutPtr(v.as_mut_ptr()),
-    );
-    run_split(rows, rows * w, |range| {
-        // SAFETY: each call writes only the rows of its range, within the buffers' `rows` rows.
-        let (q, k, v) = unsafe {
-            (
-                qp.slice(range.start * e, range.len() * e),
-                kp.slice(range.start * ekv, range.len() * ekv),
-                vp.slice(range.start * ekv, range.len() * ekv),
-            )
-        };
-        let src = &qkv[range.start * w..range.end * w];
-        for (r, row) in src.chunks_exact(w).enumerate() {
-            q[r * e..(r + 1) * e].copy_from_slice(&row[..e]);
-            k[r * ekv..(r + 1) * ekv].copy_from_slice(&row[e..e + ekv]);
-            v[r * ekv..(r + 1) * ekv].copy_from_slice(&row[e + ekv..]);
-        }
-    });
 }
 
 impl Llama {
@@ -132,8 +102,7 @@ impl Llama {
             .to_vec1::<f32>()?;
         let x = take(&mut sc.x, n * e);
         x.copy_from_slice(&emb);
-        let (qkv, q, k, v) = (
-            take(&mut sc.qkv, n * (e + 2 * ekv)),
+        let (q, k, v) = (
             take(&mut sc.q, n * e),
             take(&mut sc.k, n * ekv),
             take(&mut sc.v, n * ekv),
@@ -161,14 +130,12 @@ impl Llama {
             clock.lap(Phase::Other);
             // x += the previous layer's MLP output (none before the first layer), then its norm
             let add = (l > 0).then_some(&*tmp);
-            f.qkv.matmul_rows(
+            f.qkv.matmul_rows_into(
                 n,
                 |r, row| norm_row(residual(r, add), &f.ln_attn, eps, row),
-                qkv,
+                [&mut *q, &mut *k, &mut *v],
             );
             clock.lap(Phase::Qkv);
-            split_qkv(qkv, e, ekv, q, k, v);
-            clock.lap(Phase::Other);
             self.attend_rows(l, heads, seqs, q, k, v, att)?;
             clock.lap(Phase::Attention);
             o.matmul(att, n, tmp);
@@ -211,32 +178,5 @@ impl Llama {
         clock.lap(Phase::LmHead);
         clock.log(n, b);
         Ok(())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::split_qkv;
-
-    #[test]
-    fn split_qkv_takes_each_rows_three_parts_in_order() {
-        // 3 rows stay on the calling thread; 300 rows of 960 split across the pool
-        for rows in [3, 300] {
-            let (e, ekv) = (576, 192);
-            let w = e + 2 * ekv;
-            let qkv: Vec<f32> = (0..rows * w).map(|i| i as f32).collect();
-            let (mut q, mut k, mut v) = (
-                vec![0f32; rows * e],
-                vec![0f32; rows * ekv],
-                vec![0f32; rows * ekv],
-            );
-            split_qkv(&qkv, e, ekv, &mut q, &mut k, &mut v);
-            for r in 0..rows {
-                let row = &qkv[r * w..(r + 1) * w];
-                assert_eq!(&q[r * e..(r + 1) * e], &row[..e], "q row {r} of {rows}");
-                assert_eq!(&k[r * ekv..(r + 1) * ekv], &row[e..e + ekv], "k row {r}");
-                assert_eq!(&v[r * ekv..(r + 1) * ekv], &row[e + ekv..], "v row {r}");
-            }
-        }
     }
 }
