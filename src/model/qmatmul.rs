@@ -670,6 +670,19 @@ mod avx512 {
         }
     }
 
+    /// The group and block whose weights to ask memory for while computing block `b` of the
+    /// panel of groups `g..g+NG`: [`AHEAD`] blocks on, past the last the next panel's first
+    /// blocks (none past the matrix's last full panel).
+    #[inline]
+    fn ahead<const NG: usize>(w: &Q8Matrix, g: usize, b: usize) -> Option<(usize, usize)> {
+        let (nb, ahead) = (w.k / BLOCK, b + AHEAD);
+        if ahead < nb {
+            Some((g, ahead))
+        } else {
+            (g + 2 * NG <= w.n / GROUP && ahead - nb < nb).then_some((g + NG, ahead - nb))
+        }
+    }
+
     /// Rows `j..j+MR` of [`panel_tiles`], written to `out`.
     #[inline]
     #[target_feature(enable = "avx512f,avx512vnni")]
@@ -687,13 +700,7 @@ mod avx512 {
         let p = acc.as_mut_ptr();
         for b in 0..nb {
             if first {
-                let ahead = b + AHEAD;
-                let at = if ahead < nb {
-                    Some((g, ahead))
-                } else {
-                    (g + 2 * NG <= w.n / GROUP && ahead - nb < nb).then_some((g + NG, ahead - nb))
-                };
-                if let Some((g, b)) = at {
+                if let Some((g, b)) = ahead::<NG>(w, g, b) {
                     let next = w.qs.as_ptr().add(g * gstride + b * CHUNKS * 64);
                     for i in 0..NG {
                         _mm_prefetch::<_MM_HINT_T1>(
@@ -740,15 +747,7 @@ mod avx512 {
             let tile_acc = acc.as_mut_ptr().cast::<[[__m512; NG]; ROWS]>();
             for b in 0..nb {
                 // Later chunks find the panel in L2.
-                let ahead = b + AHEAD;
-                let at = if j0 > 0 {
-                    None
-                } else if ahead < nb {
-                    Some((g, ahead))
-                } else {
-                    // the next panel's first blocks
-                    (g + 2 * NG <= w.n / GROUP && ahead - nb < nb).then_some((g + NG, ahead - nb))
-                };
+                let at = if j0 > 0 { None } else { ahead::<NG>(w, g, b) };
                 let next = at.map(|(g, b)| w.qs.as_ptr().add(g * gstride + b * CHUNKS * 64));
                 if let Some((g, b)) = at {
                     for i in 0..NG {
