@@ -712,7 +712,7 @@ mod avx512 {
                     }
                 }
             }
-            block::<MR, NG>(w, xi, g, j, b, p);
+            block::<MR, NG, false>(w, xi, g, j, b, p, std::ptr::null());
         }
         for c in 0..MR {
             let a = &*p.cast::<[__m512; NG]>().add(c);
@@ -724,11 +724,14 @@ mod avx512 {
 
     /// Groups `g..g+NG` against every input row, [`CHUNK`] rows at a time. Block by block
     /// (64 values of `k`), every row of the chunk takes the block's weights while they are in
-    /// L1. In the first chunk, the tiles of 4 rows each ask for a share of the lines of the
-    /// block [`AHEAD`] blocks on (past the last, the next panel's first blocks), and the first
-    /// for its scales, so memory delivers them while the arithmetic runs; one pass over the
-    /// weights per 8 rows instead stalled on memory in its first pass and left it idle in the
-    /// second. Each row's blocks are summed in order with the same operations whatever the
+    /// L1. In the first chunk, the first tile of 4 rows asks for the lines of the block
+    /// [`AHEAD`] blocks on (past the last, the next panel's first blocks) and their scales, so
+    /// memory delivers them while the arithmetic runs; one pass over the weights per 8 rows
+    /// instead stalled on memory in its first pass and left it idle in the second. With
+    /// several tiles the requests go between the first tile's own loads, a few per step of its
+    /// loop: asked for in a burst before each tile, they cost 10% of a 16-row product whose
+    /// weights were already in cache and 2% of a 16-sequence decode step (alternated in one
+    /// process). Each row's blocks are summed in order with the same operations whatever the
     /// other rows, so a row's result does not depend on the batch it came in.
     #[target_feature(enable = "avx512f,avx512vnni")]
     unsafe fn panel<const NG: usize>(w: &Q8Matrix, xi: &QInput, g: usize, out: Cols) {
@@ -740,7 +743,6 @@ mod avx512 {
         while j0 < xi.m {
             let rows = (xi.m - j0).min(CHUNK);
             let tiles = rows.div_ceil(ROWS);
-            let share = lines.div_ceil(tiles);
             // Written by the first block before any read (zeroing all 3 KB for every panel and
             // chunk, whatever the rows, showed as 2-3% of a decode step in memset).
             let mut acc = std::mem::MaybeUninit::<[[[__m512; NG]; ROWS]; TILES]>::uninit();
@@ -757,19 +759,22 @@ mod avx512 {
                     }
                 }
                 for t in 0..tiles {
-                    let acc = tile_acc.add(t);
-                    if let Some(next) = next {
-                        for q in t * share..((t + 1) * share).min(lines) {
-                            let (i, c) = (q / CHUNKS, q % CHUNKS);
-                            _mm_prefetch::<_MM_HINT_T1>(next.add(i * gstride + c * 64).cast());
+                    let (acc, j) = (tile_acc.add(t), j0 + t * ROWS);
+                    let mr = (rows - t * ROWS).min(ROWS);
+                    match next {
+                        // A lone tile asks for all the block's lines before its arithmetic.
+                        Some(next) if tiles == 1 => {
+                            for q in 0..lines {
+                                let (i, c) = (q / CHUNKS, q % CHUNKS);
+                                _mm_prefetch::<_MM_HINT_T1>(next.add(i * gstride + c * 64).cast());
+                            }
+                            tile_block::<NG, false>(w, xi, (g, j, b, mr), acc, next);
                         }
-                    }
-                    let j = j0 + t * ROWS;
-                    match (rows - t * ROWS).min(ROWS) {
-                        4 => block::<4, NG>(w, xi, g, j, b, acc),
-                        3 => block::<3, NG>(w, xi, g, j, b, acc),
-                        2 => block::<2, NG>(w, xi, g, j, b, acc),
-                        _ => block::<1, NG>(w, xi, g, j, b, acc),
+                        // Of several, the first asks for them between its own loads.
+                        Some(next) if t == 0 => {
+                            tile_block::<NG, true>(w, xi, (g, j, b, mr), acc, next)
+                        }
+                        _ => tile_block::<NG, false>(w, xi, (g, j, b, mr), acc, std::ptr::null()),
                     }
                 }
             }
@@ -784,6 +789,28 @@ mod avx512 {
         }
     }
 
+    /// [`block`] of `mr` rows (at most [`ROWS`]) at `(g, j, b)`, asking memory for the lines
+    /// of the block at `next` inside its loop when `PF`.
+    ///
+    /// # Safety
+    /// As [`block`].
+    #[inline]
+    #[target_feature(enable = "avx512f,avx512vnni")]
+    unsafe fn tile_block<const NG: usize, const PF: bool>(
+        w: &Q8Matrix,
+        xi: &QInput,
+        (g, j, b, mr): (usize, usize, usize, usize),
+        acc: *mut [[__m512; NG]; ROWS],
+        next: *const u8,
+    ) {
+        match mr {
+            4 => block::<4, NG, PF>(w, xi, g, j, b, acc, next),
+            3 => block::<3, NG, PF>(w, xi, g, j, b, acc, next),
+            2 => block::<2, NG, PF>(w, xi, g, j, b, acc, next),
+            _ => block::<1, NG, PF>(w, xi, g, j, b, acc, next),
+        }
+    }
+
     /// Block `b` of groups `g..g+NG` (16 rows of W each) against input rows `j..j+MR`, added
     /// to the first `MR` rows of `acc` (written, not added, by block 0): `MR * NG` independent
     /// integer accumulators, so the multiply-adds do not wait on each other's latency, and each
@@ -794,13 +821,14 @@ mod avx512 {
     /// call wrote for block 0 when `b > 0`.
     #[inline]
     #[target_feature(enable = "avx512f,avx512vnni")]
-    unsafe fn block<const MR: usize, const NG: usize>(
+    unsafe fn block<const MR: usize, const NG: usize, const PF: bool>(
         w: &Q8Matrix,
         xi: &QInput,
         g: usize,
         j: usize,
         b: usize,
         acc: *mut [[__m512; NG]; ROWS],
+        next: *const u8,
     ) {
         let k = w.k;
         let nb = k / BLOCK;
@@ -814,6 +842,11 @@ mod avx512 {
             d.iter_mut().for_each(|d| *d = start);
         }
         for t in 0..CHUNKS {
+            if PF {
+                for i in 0..NG {
+                    _mm_prefetch::<_MM_HINT_T1>(next.add(i * gstride + t * 64).cast());
+                }
+            }
             let mut wv = [_mm512_setzero_si512(); NG];
             for (i, v) in wv.iter_mut().enumerate() {
                 *v = _mm512_loadu_si512(wq.add(i * gstride + t * 64) as *const _);
