@@ -712,7 +712,7 @@ mod avx512 {
                     }
                 }
             }
-            block::<MR, NG, false>(w, xi, g, j, b, p, std::ptr::null());
+            block::<MR, NG, 0>(w, xi, g, j, b, p, std::ptr::null());
         }
         for c in 0..MR {
             let a = &*p.cast::<[__m512; NG]>().add(c);
@@ -724,15 +724,18 @@ mod avx512 {
 
     /// Groups `g..g+NG` against every input row, [`CHUNK`] rows at a time. Block by block
     /// (64 values of `k`), every row of the chunk takes the block's weights while they are in
-    /// L1. In the first chunk, the first tile of 4 rows asks for the lines of the block
-    /// [`AHEAD`] blocks on (past the last, the next panel's first blocks) and their scales, so
-    /// memory delivers them while the arithmetic runs; one pass over the weights per 8 rows
-    /// instead stalled on memory in its first pass and left it idle in the second. With
-    /// several tiles the requests go between the first tile's own loads, a few per step of its
-    /// loop: asked for in a burst before each tile, they cost 10% of a 16-row product whose
-    /// weights were already in cache and 2% of a 16-sequence decode step (alternated in one
-    /// process). Each row's blocks are summed in order with the same operations whatever the
-    /// other rows, so a row's result does not depend on the batch it came in.
+    /// L1. In the first chunk, the tiles of 4 rows ask for the lines of the block [`AHEAD`]
+    /// blocks on (past the last, the next panel's first blocks) and their scales, so memory
+    /// delivers them while the arithmetic runs; one pass over the weights
+    /// per 8 rows instead stalled on memory in its first pass and left it idle in the second.
+    /// With several tiles each asks for its share of the lines between its own loads, one
+    /// chunk of each group every `tiles` steps of its loop: asked for in a burst before each
+    /// tile, they cost 10% of a 16-row product whose weights were already in cache; a
+    /// 16-sequence decode step took 2% less with the first tile asking for them all in its
+    /// loop, and 1.5-2% less again with them spread over the tiles (8 rows: 1%; alternated
+    /// step by step in one process). Each row's blocks are summed in order with the same
+    /// operations whatever the other rows, so a row's result does not depend on the batch it
+    /// came in.
     #[target_feature(enable = "avx512f,avx512vnni")]
     unsafe fn panel<const NG: usize>(w: &Q8Matrix, xi: &QInput, g: usize, out: Cols) {
         const TILES: usize = CHUNK / ROWS;
@@ -768,13 +771,21 @@ mod avx512 {
                                 let (i, c) = (q / CHUNKS, q % CHUNKS);
                                 _mm_prefetch::<_MM_HINT_T1>(next.add(i * gstride + c * 64).cast());
                             }
-                            tile_block::<NG, false>(w, xi, (g, j, b, mr), acc, next);
+                            tile_block::<NG, 0>(w, xi, (g, j, b, mr), acc, next);
                         }
-                        // Of several, the first asks for them between its own loads.
-                        Some(next) if t == 0 => {
-                            tile_block::<NG, true>(w, xi, (g, j, b, mr), acc, next)
+                        // Several share them: tile `t` asks for its run of the block's
+                        // chunks (all groups), one chunk every `tiles` steps of its loop.
+                        Some(next) => {
+                            let span = CHUNKS.div_ceil(tiles);
+                            let first = t * span;
+                            let ask = next.wrapping_add(first * 64);
+                            match tiles {
+                                2 => tile_block::<NG, 2>(w, xi, (g, j, b, mr), acc, ask),
+                                3 => tile_block::<NG, 3>(w, xi, (g, j, b, mr), acc, ask),
+                                _ => tile_block::<NG, 4>(w, xi, (g, j, b, mr), acc, ask),
+                            }
                         }
-                        _ => tile_block::<NG, false>(w, xi, (g, j, b, mr), acc, std::ptr::null()),
+                        _ => tile_block::<NG, 0>(w, xi, (g, j, b, mr), acc, std::ptr::null()),
                     }
                 }
             }
@@ -789,39 +800,40 @@ mod avx512 {
         }
     }
 
-    /// [`block`] of `mr` rows (at most [`ROWS`]) at `(g, j, b)`, asking memory for the lines
-    /// of the block at `next` inside its loop when `PF`.
+    /// [`block`] of `mr` rows (at most [`ROWS`]) at `(g, j, b)`, asking memory for `ask`.
     ///
     /// # Safety
     /// As [`block`].
     #[inline]
     #[target_feature(enable = "avx512f,avx512vnni")]
-    unsafe fn tile_block<const NG: usize, const PF: bool>(
+    unsafe fn tile_block<const NG: usize, const EVERY: usize>(
         w: &Q8Matrix,
         xi: &QInput,
         (g, j, b, mr): (usize, usize, usize, usize),
         acc: *mut [[__m512; NG]; ROWS],
-        next: *const u8,
+        ask: *const u8,
     ) {
         match mr {
-            4 => block::<4, NG, PF>(w, xi, g, j, b, acc, next),
-            3 => block::<3, NG, PF>(w, xi, g, j, b, acc, next),
-            2 => block::<2, NG, PF>(w, xi, g, j, b, acc, next),
-            _ => block::<1, NG, PF>(w, xi, g, j, b, acc, next),
+            4 => block::<4, NG, EVERY>(w, xi, g, j, b, acc, ask),
+            3 => block::<3, NG, EVERY>(w, xi, g, j, b, acc, ask),
+            2 => block::<2, NG, EVERY>(w, xi, g, j, b, acc, ask),
+            _ => block::<1, NG, EVERY>(w, xi, g, j, b, acc, ask),
         }
     }
 
     /// Block `b` of groups `g..g+NG` (16 rows of W each) against input rows `j..j+MR`, added
     /// to the first `MR` rows of `acc` (written, not added, by block 0): `MR * NG` independent
     /// integer accumulators, so the multiply-adds do not wait on each other's latency, and each
-    /// 4-byte input broadcast serves `NG` weight loads.
+    /// 4-byte input broadcast serves `NG` weight loads. With `EVERY > 0`, every `EVERY` steps
+    /// it asks memory for the next 64-byte chunk of each group from `next` (a block laid out
+    /// as this one); a prefetch never faults, so a request past the weights is harmless.
     ///
     /// # Safety
     /// As `groups`; `acc` points to `ROWS` rows of `NG` registers whose first `MR` rows this
     /// call wrote for block 0 when `b > 0`.
     #[inline]
     #[target_feature(enable = "avx512f,avx512vnni")]
-    unsafe fn block<const MR: usize, const NG: usize, const PF: bool>(
+    unsafe fn block<const MR: usize, const NG: usize, const EVERY: usize>(
         w: &Q8Matrix,
         xi: &QInput,
         g: usize,
@@ -842,9 +854,10 @@ mod avx512 {
             d.iter_mut().for_each(|d| *d = start);
         }
         for t in 0..CHUNKS {
-            if PF {
+            if EVERY > 0 && t % EVERY == 0 {
                 for i in 0..NG {
-                    _mm_prefetch::<_MM_HINT_T1>(next.add(i * gstride + t * 64).cast());
+                    let line = next.wrapping_add(i * gstride + t / EVERY * 64);
+                    _mm_prefetch::<_MM_HINT_T1>(line.cast());
                 }
             }
             let mut wv = [_mm512_setzero_si512(); NG];
