@@ -21,7 +21,23 @@ fn is_json(content_type: &str) -> bool {
 }
 
 /// Parse a JSON body; errors name the JSON path of the offending field.
+///
+/// A body parses once without path tracking, and only a rejected one again with it to name
+/// the field: tracking the path of every element of a 12-lead ECG's arrays took 0.9 of the
+/// 2.4 ms of a 370 KB body.
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    match serde_json::from_slice(bytes) {
+        Ok(value) => Ok(value),
+        Err(first) => match parse_json_tracked::<T>(bytes) {
+            Err(e) => Err(e),
+            // Not expected (the same parser on the same bytes), but the first error stands.
+            Ok(_) => Err(ApiError::InvalidJson(first.to_string())),
+        },
+    }
+}
+
+/// [`parse_json`] tracking the JSON path, so that an error names the field.
+fn parse_json_tracked<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     let mut de = serde_json::Deserializer::from_slice(bytes);
     let value = serde_path_to_error::deserialize(&mut de).map_err(|e| {
         let path = e.path().to_string();
@@ -84,5 +100,42 @@ mod tests {
         assert!(is_json("application/vnd.api+json"));
         assert!(!is_json("text/plain"));
         assert!(!is_json(""));
+    }
+
+    #[derive(Debug, serde::Deserialize)]
+    struct Body {
+        #[allow(dead_code)]
+        ecg: Ecg,
+    }
+    #[derive(Debug, serde::Deserialize)]
+    struct Ecg {
+        #[allow(dead_code)]
+        signal: Vec<Vec<f32>>,
+    }
+
+    #[test]
+    fn a_rejected_body_names_the_path_of_the_bad_value() {
+        assert!(parse_json::<Body>(br#"{"ecg": {"signal": [[1, 2.5], [3]]}}"#).is_ok());
+        match parse_json::<Body>(br#"{"ecg": {"signal": [[1, 2.5], [3, "x"]]}}"#) {
+            Err(ApiError::InvalidBody { param, message }) => {
+                assert_eq!(param.as_deref(), Some("ecg.signal[1][1]"));
+                assert!(
+                    message.starts_with("ecg.signal[1][1]: invalid type"),
+                    "{message}"
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+        // malformed JSON and trailing characters are the JSON rejection, not a field's
+        for bad in [
+            &br#"{"ecg": {"signal": [[1, 2"#[..],
+            br#"{"ecg": {"signal": []}} x"#,
+        ] {
+            assert!(
+                matches!(parse_json::<Body>(bad), Err(ApiError::InvalidJson(_))),
+                "{}",
+                String::from_utf8_lossy(bad)
+            );
+        }
     }
 }
