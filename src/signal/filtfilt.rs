@@ -156,6 +156,97 @@ pub fn bandpass_filtfilt(x: &[f64], fs: f64) -> Vec<f64> {
     }
 }
 
+/// Signals [`filtfilt_lanes`] filters together: four `f64` lanes, one AVX2 register.
+const LANES: usize = 4;
+
+/// [`filtfilt`] of `L` signals of one length, equal to filtering each alone to the bit (the
+/// same operations in the same order per signal). Four signals at a time run their
+/// recurrences as the lanes of one vector instead of one chain of dependent multiply-adds per
+/// signal: 12 leads of 5000 samples 0.51-0.53 ms instead of 0.99-1.19 (12 lanes at a time
+/// were no faster). Other filters than the band-pass's, or signals of different lengths, are
+/// filtered one by one.
+pub fn filtfilt_lanes<const L: usize>(
+    b: &[f64],
+    a: &[f64],
+    xs: &[Vec<f64>; L],
+    padlen: Option<usize>,
+) -> [Vec<f64>; L] {
+    let len = xs[0].len();
+    let taps = a.len().max(b.len());
+    if len == 0 || !L.is_multiple_of(LANES) || taps != TAPS || xs.iter().any(|x| x.len() != len) {
+        return std::array::from_fn(|l| filtfilt(b, a, &xs[l], padlen));
+    }
+    let edge = padlen.unwrap_or(3 * taps).min(len - 1);
+    let (bn, an) = normalized(b, a);
+    let (bn, an): ([f64; TAPS], [f64; TAPS]) = (
+        std::array::from_fn(|i| bn[i]),
+        std::array::from_fn(|i| an[i]),
+    );
+    let zi = lfilter_zi(b, a);
+    let total = len + 2 * edge;
+    let mut out: [Vec<f64>; L] = std::array::from_fn(|_| Vec::new());
+    let mut buf = vec![[0f64; LANES]; total];
+    for (group, outs) in xs.chunks_exact(LANES).zip(out.chunks_exact_mut(LANES)) {
+        for (l, x) in group.iter().enumerate() {
+            for (row, v) in buf.iter_mut().zip(odd_ext(x, edge)) {
+                row[l] = v;
+            }
+        }
+        let first = buf[0];
+        lfilter4(&bn, &an, buf.iter_mut(), &zi, first);
+        let last = buf[total - 1];
+        lfilter4(&bn, &an, buf.iter_mut().rev(), &zi, last);
+        for (l, o) in outs.iter_mut().enumerate() {
+            *o = buf[edge..total - edge].iter().map(|row| row[l]).collect();
+        }
+    }
+    out
+}
+
+/// Taps of the service's band-pass (order 8), the filter [`filtfilt_lanes`] runs 4 at a time.
+const TAPS: usize = 2 * BUTTER_ORDER + 1;
+
+/// [`lfilter`] in place over `rows` (in the iterator's order), each lane its own signal,
+/// starting from `zi * start[lane]`.
+fn lfilter4<'a>(
+    b: &[f64; TAPS],
+    a: &[f64; TAPS],
+    rows: impl Iterator<Item = &'a mut [f64; LANES]>,
+    zi: &[f64],
+    start: [f64; LANES],
+) {
+    // z[i] as in `lfilter`, with the always-zero last entry kept so every update reads it.
+    let mut z = [[0f64; LANES]; TAPS];
+    for (zr, &zv) in z.iter_mut().zip(zi) {
+        for (d, s) in zr.iter_mut().zip(&start) {
+            *d = zv * s;
+        }
+    }
+    for row in rows {
+        let xn = *row;
+        let mut yn = [0f64; LANES];
+        for l in 0..LANES {
+            yn[l] = b[0] * xn[l] + z[0][l];
+        }
+        for i in 0..TAPS - 1 {
+            let next = z[i + 1];
+            for l in 0..LANES {
+                z[i][l] = b[i + 1] * xn[l] + next[l] - a[i + 1] * yn[l];
+            }
+        }
+        *row = yn;
+    }
+}
+
+/// [`bandpass_filtfilt`] of `L` signals at once ([`filtfilt_lanes`]), equal to it per signal.
+pub fn bandpass_filtfilt_lanes<const L: usize>(xs: &[Vec<f64>; L], fs: f64) -> [Vec<f64>; L] {
+    let high = BANDPASS_HIGH_HZ.min(0.45 * fs);
+    match butter_bandpass(BUTTER_ORDER, BANDPASS_LOW_HZ, high, fs) {
+        Some((b, a)) => filtfilt_lanes(&b, &a, xs, None),
+        None => xs.clone(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -213,5 +304,39 @@ mod tests {
         assert_eq!(bandpass_filtfilt(&[], 500.0).len(), 0);
         assert_eq!(bandpass_filtfilt(&[1.0, 2.0, 3.0], 500.0).len(), 3);
         assert_eq!(bandpass_filtfilt(&[1.0; 100], 50.0).len(), 100);
+    }
+
+    #[test]
+    fn filtering_signals_side_by_side_equals_filtering_each_alone() {
+        // the band-pass is the filter the side-by-side path takes
+        let (b, a) = butter_bandpass(BUTTER_ORDER, 0.5, 40.0, 500.0).unwrap();
+        assert_eq!((b.len(), a.len()), (TAPS, TAPS));
+        let mut seed = 7u64;
+        let mut rnd = || {
+            seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (seed >> 11) as f64 / (1u64 << 53) as f64 - 0.5
+        };
+        for len in [5000, 40, 2, 1] {
+            let xs: [Vec<f64>; 12] = std::array::from_fn(|l| {
+                (0..len)
+                    .map(|t| (t as f64 * 0.01 * (l + 1) as f64).sin() + rnd())
+                    .collect()
+            });
+            let together = bandpass_filtfilt_lanes(&xs, 500.0);
+            for (x, y) in xs.iter().zip(&together) {
+                assert_eq!(&bandpass_filtfilt(x, 500.0), y, "length {len}");
+            }
+        }
+        // signals of different lengths, or a count not a multiple of 4, one by one
+        let xs = [vec![1.0, 2.0, 3.0], vec![1.0, 2.0]];
+        let ys = bandpass_filtfilt_lanes(&xs, 500.0);
+        assert_eq!(ys[1], bandpass_filtfilt(&xs[1], 500.0));
+        let xs = [vec![1.0, 2.0, 3.0], vec![3.0, 1.0, 0.0]];
+        assert_eq!(
+            bandpass_filtfilt_lanes(&xs, 500.0)[1],
+            bandpass_filtfilt(&xs[1], 500.0)
+        );
     }
 }

@@ -28,8 +28,8 @@ mod testutil;
 pub use butter::butter_bandpass;
 pub use error::SignalError;
 pub use filtfilt::{
-    bandpass_filtfilt, filtfilt, lfilter, lfilter_zi, BANDPASS_HIGH_HZ, BANDPASS_LOW_HZ,
-    BUTTER_ORDER,
+    bandpass_filtfilt, bandpass_filtfilt_lanes, filtfilt, filtfilt_lanes, lfilter, lfilter_zi,
+    BANDPASS_HIGH_HZ, BANDPASS_LOW_HZ, BUTTER_ORDER,
 };
 pub use mat::{read_mat_v4, read_mat_v4_matrix, MatMatrix};
 pub use mat5::{parse_mat_v5, read_mat_v5};
