@@ -726,16 +726,15 @@ mod avx512 {
     /// (64 values of `k`), every row of the chunk takes the block's weights while they are in
     /// L1. In the first chunk, the tiles of 4 rows ask for the lines of the block [`AHEAD`]
     /// blocks on (past the last, the next panel's first blocks) and their scales, so memory
-    /// delivers them while the arithmetic runs; one pass over the weights
-    /// per 8 rows instead stalled on memory in its first pass and left it idle in the second.
-    /// With several tiles each asks for its share of the lines between its own loads, one
-    /// chunk of each group every `tiles` steps of its loop: asked for in a burst before each
-    /// tile, they cost 10% of a 16-row product whose weights were already in cache; a
-    /// 16-sequence decode step took 2% less with the first tile asking for them all in its
-    /// loop, and 1.5-2% less again with them spread over the tiles (8 rows: 1%; alternated
-    /// step by step in one process). Each row's blocks are summed in order with the same
-    /// operations whatever the other rows, so a row's result does not depend on the batch it
-    /// came in.
+    /// delivers them while the arithmetic runs; one pass over the weights per 8 rows instead
+    /// stalled on memory in its first pass and left it idle in the second. With several tiles
+    /// each asks for its share of the lines between its own loads, one chunk of each group
+    /// every `tiles` steps of its loop: asked for in a burst before each tile, they cost 10% of
+    /// a 16-row product whose weights were already in cache; a 16-sequence decode step took 2%
+    /// less with the first tile asking for them all in its loop, and 1.5-2% less again with
+    /// them spread over the tiles (8 rows: 1%; alternated step by step in one process). Each
+    /// row's blocks are summed in order with the same operations whatever the other rows, so
+    /// a row's result does not depend on the batch it came in.
     #[target_feature(enable = "avx512f,avx512vnni")]
     unsafe fn panel<const NG: usize>(w: &Q8Matrix, xi: &QInput, g: usize, out: Cols) {
         const TILES: usize = CHUNK / ROWS;
@@ -774,7 +773,9 @@ mod avx512 {
                             tile_block::<NG, 0>(w, xi, (g, j, b, mr), acc, next);
                         }
                         // Several share them: tile `t` asks for its run of the block's
-                        // chunks (all groups), one chunk every `tiles` steps of its loop.
+                        // chunks (all groups), one chunk every `tiles` steps of its loop. With
+                        // 3 tiles the last run reaches 2 chunks past the block: harmless for a
+                        // prefetch, and bounding it inside the loop cost the gain.
                         Some(next) => {
                             let span = CHUNKS.div_ceil(tiles);
                             let first = t * span;
