@@ -701,15 +701,12 @@ mod avx512 {
         for b in 0..nb {
             if first {
                 if let Some((g, b)) = ahead::<NG>(w, g, b) {
-                    let next = w.qs.as_ptr().add(g * gstride + b * CHUNKS * 64);
                     for i in 0..NG {
                         _mm_prefetch::<_MM_HINT_T1>(
                             w.scales.as_ptr().add(((g + i) * nb + b) * GROUP).cast(),
                         );
-                        for c in 0..CHUNKS {
-                            _mm_prefetch::<_MM_HINT_T1>(next.add(i * gstride + c * 64).cast());
-                        }
                     }
+                    ask_block::<NG>(w.qs.as_ptr().add(g * gstride + b * CHUNKS * 64), gstride);
                 }
             }
             block::<MR, NG, 0>(w, xi, g, j, b, p, std::ptr::null());
@@ -740,7 +737,6 @@ mod avx512 {
         const TILES: usize = CHUNK / ROWS;
         let nb = w.k / BLOCK;
         let gstride = nb * CHUNKS * 64;
-        let lines = NG * CHUNKS;
         let mut j0 = 0;
         while j0 < xi.m {
             let rows = (xi.m - j0).min(CHUNK);
@@ -766,10 +762,7 @@ mod avx512 {
                     match next {
                         // A lone tile asks for all the block's lines before its arithmetic.
                         Some(next) if tiles == 1 => {
-                            for q in 0..lines {
-                                let (i, c) = (q / CHUNKS, q % CHUNKS);
-                                _mm_prefetch::<_MM_HINT_T1>(next.add(i * gstride + c * 64).cast());
-                            }
+                            ask_block::<NG>(next, gstride);
                             tile_block::<NG, 0>(w, xi, (g, j, b, mr), acc, next);
                         }
                         // Several share them: tile `t` asks for its run of the block's
@@ -798,6 +791,21 @@ mod avx512 {
                 }
             }
             j0 += rows;
+        }
+    }
+
+    /// Asks memory (into L2) for every line of one block of `NG` groups at `at`, whose groups
+    /// are `gstride` bytes apart.
+    ///
+    /// # Safety
+    /// None beyond the target features: a prefetch never faults.
+    #[inline]
+    #[target_feature(enable = "avx512f,avx512vnni")]
+    unsafe fn ask_block<const NG: usize>(at: *const u8, gstride: usize) {
+        for i in 0..NG {
+            for c in 0..CHUNKS {
+                _mm_prefetch::<_MM_HINT_T1>(at.wrapping_add(i * gstride + c * 64).cast());
+            }
         }
     }
 

@@ -130,7 +130,7 @@ pub fn filtfilt(b: &[f64], a: &[f64], x: &[f64], padlen: Option<usize>) -> Vec<f
         return Vec::new();
     }
     let ntaps = a.len().max(b.len());
-    let edge = padlen.unwrap_or(3 * ntaps).min(x.len() - 1);
+    let edge = edge_len(padlen, ntaps, x.len());
     let ext = odd_ext(x, edge);
     let zi = lfilter_zi(b, a);
     let z0: Vec<f64> = zi.iter().map(|z| z * ext[0]).collect();
@@ -149,11 +149,22 @@ pub fn filtfilt(b: &[f64], a: &[f64], x: &[f64], padlen: Option<usize>) -> Vec<f
 /// exists; if no valid band exists at all (`fs <= ~1.2 Hz` or non-finite) the input is
 /// returned unchanged. The pipeline always calls this at 500 Hz.
 pub fn bandpass_filtfilt(x: &[f64], fs: f64) -> Vec<f64> {
-    let high = BANDPASS_HIGH_HZ.min(0.45 * fs);
-    match butter_bandpass(BUTTER_ORDER, BANDPASS_LOW_HZ, high, fs) {
+    match bandpass_design(fs) {
         Some((b, a)) => filtfilt(&b, &a, x, None),
         None => x.to_vec(),
     }
+}
+
+/// The service's band-pass `(b, a)` at `fs` (the upper edge clamped as
+/// [`bandpass_filtfilt`] says), or `None` when no valid band exists.
+fn bandpass_design(fs: f64) -> Option<(Vec<f64>, Vec<f64>)> {
+    let high = BANDPASS_HIGH_HZ.min(0.45 * fs);
+    butter_bandpass(BUTTER_ORDER, BANDPASS_LOW_HZ, high, fs)
+}
+
+/// The pad [`filtfilt`] uses on each side of a signal of `len > 0` samples.
+fn edge_len(padlen: Option<usize>, ntaps: usize, len: usize) -> usize {
+    padlen.unwrap_or(3 * ntaps).min(len - 1)
 }
 
 /// Signals [`filtfilt_lanes`] filters together: four `f64` lanes, one AVX2 register.
@@ -176,7 +187,7 @@ pub fn filtfilt_lanes<const L: usize>(
     if len == 0 || !L.is_multiple_of(LANES) || taps != TAPS || xs.iter().any(|x| x.len() != len) {
         return std::array::from_fn(|l| filtfilt(b, a, &xs[l], padlen));
     }
-    let edge = padlen.unwrap_or(3 * taps).min(len - 1);
+    let edge = edge_len(padlen, taps, len);
     let (bn, an) = normalized(b, a);
     let (bn, an): ([f64; TAPS], [f64; TAPS]) = (
         std::array::from_fn(|i| bn[i]),
@@ -240,8 +251,7 @@ fn lfilter4<'a>(
 
 /// [`bandpass_filtfilt`] of `L` signals at once ([`filtfilt_lanes`]), equal to it per signal.
 pub fn bandpass_filtfilt_lanes<const L: usize>(xs: &[Vec<f64>; L], fs: f64) -> [Vec<f64>; L] {
-    let high = BANDPASS_HIGH_HZ.min(0.45 * fs);
-    match butter_bandpass(BUTTER_ORDER, BANDPASS_LOW_HZ, high, fs) {
+    match bandpass_design(fs) {
         Some((b, a)) => filtfilt_lanes(&b, &a, xs, None),
         None => xs.clone(),
     }
