@@ -168,20 +168,26 @@ pub struct Llama {
 
 /// The k and v projections of every layer applied to an ECG vector tiled `H` times equal the
 /// projections with the `H` column blocks of each weight summed: `W [e; ...; e] = (sum_h W_h) e`.
-/// Returns `[layer][k, v][Hkv * D rows][D]`, row-major, so one small product per slot gives all
-/// layers' prefix keys and values.
+/// Returns `[layer][k, v][D][Hkv * D]`, each folded projection transposed, so a slot's keys and
+/// values of every layer come from a few thousand vector multiply-adds across the outputs (a
+/// dot product per output, each ending in a 64-term sum, took 0.4 ms of every admission).
 fn fold_prefix_projection(blocks: &[Block], h: usize, d: usize) -> Result<Vec<f32>> {
     let mut out = Vec::new();
     for b in blocks {
         for lin in [&b.k, &b.v] {
             let w = lin.weight().flatten_all()?.to_vec1::<f32>()?;
-            for row in w.chunks_exact(h * d) {
-                let mut folded = row[..d].to_vec();
-                for blk in row.chunks_exact(d).skip(1) {
-                    folded.iter_mut().zip(blk).for_each(|(f, x)| *f += x);
+            let rows = w.len() / (h * d);
+            let mut folded = vec![0f32; d * rows];
+            for (j, row) in w.chunks_exact(h * d).enumerate() {
+                for i in 0..d {
+                    let mut f = row[i];
+                    for blk in 1..h {
+                        f += row[blk * d + i];
+                    }
+                    folded[i * rows + j] = f;
                 }
-                out.extend_from_slice(&folded);
             }
+            out.extend_from_slice(&folded);
         }
     }
     Ok(out)
@@ -375,13 +381,23 @@ impl Llama {
             let e = ecg.flatten_all()?.to_vec1::<f32>()?;
             let ekv = hkv * d;
             let (mut k, mut v) = (vec![0f32; p * ekv], vec![0f32; p * ekv]);
+            let mut acc = vec![0f32; ekv];
             for (l, lw) in w.chunks_exact(2 * ekv * d).enumerate() {
                 for (which, dst) in [&mut k, &mut v].into_iter().enumerate() {
-                    let rows = &lw[which * ekv * d..(which + 1) * ekv * d];
-                    // (Hkv, P, D): row j of the projection is head j / D, dim j % D.
-                    for (j, row) in rows.chunks_exact(d).enumerate() {
-                        for (s, x) in e.chunks_exact(d).enumerate() {
-                            dst[((j / d) * p + s) * d + j % d] = super::vecops::dot(row, x);
+                    // (D, Hkv*D): row i holds input i's weight for every output.
+                    let wt = &lw[which * ekv * d..(which + 1) * ekv * d];
+                    for (s, x) in e.chunks_exact(d).enumerate() {
+                        // Output j sums its products in input order, as a dot product would.
+                        let mut rows = wt.chunks_exact(ekv).zip(x);
+                        if let Some((r, &xi)) = rows.next() {
+                            acc.iter_mut().zip(r).for_each(|(a, w)| *a = w * xi);
+                        }
+                        for (r, &xi) in rows {
+                            acc.iter_mut().zip(r).for_each(|(a, w)| *a += w * xi);
+                        }
+                        // (Hkv, P, D): output j is head j / D, dim j % D.
+                        for (j, a) in acc.iter().enumerate() {
+                            dst[((j / d) * p + s) * d + j % d] = *a;
                         }
                     }
                 }
