@@ -45,10 +45,11 @@ const CHUNK: usize = 16;
 /// lines, prefetched too, took another 4-9%, and one row, which had no software prefetch, 5-19%.
 const AHEAD: usize = 2;
 /// Products of at least this many rows (prefill) run each 4-row tile over all of a panel's
-/// blocks with its sums in registers, the panel in L2 after the first tile; fewer rows take
-/// each block's weights for 16 rows while it is in L1 (see `avx512::panel`). 784 prompt rows
-/// took 0-7% less time (alternated in one process, a 2-vCPU Zen 4 guest); 32-49 rows 4-16% more.
-const TILES_OUTER_MIN_ROWS: usize = 128;
+/// blocks with its sums in registers, the panel in L2 after the first tile; fewer rows (decode
+/// steps) take each block's weights for 16 rows while it is in L1 (see `avx512::panel`). The
+/// 30 layers' products at 49-120 rows took 8-11% less time this way, at 32 rows 0-5%, at 16-24
+/// rows 1-9% more (alternated in one process, weights from memory, a 2-vCPU Zen 4 guest).
+const TILES_OUTER_MIN_ROWS: usize = 48;
 
 /// A `(n, k)` weight matrix in int8 blocks; `n` a multiple of 16, `k` of 64.
 #[derive(Debug, Clone)]
