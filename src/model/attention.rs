@@ -29,6 +29,27 @@ pub fn rope_rows(
     sin: &[f32],
 ) {
     let half = d / 2;
+    assert!(x.len() >= n * heads * d && cos.len() >= (pos0 + n) * half && sin.len() >= cos.len());
+    #[cfg(target_arch = "x86_64")]
+    if half.is_multiple_of(16) && super::qmatmul::has_avx512() {
+        // SAFETY: AVX-512 F present; lengths checked above, halves in whole registers.
+        return unsafe { avx512::rope(x, n, heads, d, pos0, cos, sin) };
+    }
+    rope_scalar(x, n, heads, d, pos0, cos, sin);
+}
+
+/// The portable loop of [`rope_rows`] (its AVX-512 body does the same multiplies and adds,
+/// unfused, so both give the same bits).
+fn rope_scalar(
+    x: &mut [f32],
+    n: usize,
+    heads: usize,
+    d: usize,
+    pos0: usize,
+    cos: &[f32],
+    sin: &[f32],
+) {
+    let half = d / 2;
     for t in 0..n {
         let (c, s) = (
             &cos[(pos0 + t) * half..][..half],
@@ -221,6 +242,43 @@ mod avx512 {
         pub v: &'a [T],
         pub ks: &'a [f32],
         pub vs: &'a [f32],
+    }
+
+    /// [`super::rope_rows`] 16 lanes at a time. In a prefill of 11 prompts (539 rows) the
+    /// scalar loop had 2.6% of the samples, about 3.5 times this body's share.
+    ///
+    /// # Safety
+    /// AVX-512 F present; `x` holds `n * heads * d` values, `cos`, `sin` `(pos0 + n) * d / 2`;
+    /// `d / 2` a multiple of 16.
+    #[target_feature(enable = "avx512f")]
+    pub unsafe fn rope(
+        x: &mut [f32],
+        n: usize,
+        heads: usize,
+        d: usize,
+        pos0: usize,
+        cos: &[f32],
+        sin: &[f32],
+    ) {
+        let half = d / 2;
+        for t in 0..n {
+            let (c, s) = (
+                cos.as_ptr().add((pos0 + t) * half),
+                sin.as_ptr().add((pos0 + t) * half),
+            );
+            for hh in 0..heads {
+                let a = x.as_mut_ptr().add((t * heads + hh) * d);
+                let b = a.add(half);
+                for i in (0..half).step_by(16) {
+                    let (ci, si) = (_mm512_loadu_ps(c.add(i)), _mm512_loadu_ps(s.add(i)));
+                    let (x1, x2) = (_mm512_loadu_ps(a.add(i)), _mm512_loadu_ps(b.add(i)));
+                    let y1 = _mm512_sub_ps(_mm512_mul_ps(x1, ci), _mm512_mul_ps(x2, si));
+                    let y2 = _mm512_add_ps(_mm512_mul_ps(x2, ci), _mm512_mul_ps(x1, si));
+                    _mm512_storeu_ps(a.add(i), y1);
+                    _mm512_storeu_ps(b.add(i), y2);
+                }
+            }
+        }
     }
 
     /// The lanes of block `b` (of 16 keys) that hold one of the first `limit` keys.
@@ -561,5 +619,25 @@ mod rope_tests {
             assert!((a - b).abs() < 1e-5, "{a} vs {b}");
         }
         Ok(())
+    }
+
+    #[test]
+    fn rope_rows_vector_body_equals_scalar_loop_bitwise() {
+        // head dimension 64 (the vector body where AVX-512 is present) and 96 (two registers
+        // per half plus one); positions past the first
+        for d in [64, 96] {
+            let (n, heads, pos0, max) = (5, 3, 7, 16);
+            let vals = |len: usize, seed: u32| -> Vec<f32> {
+                (0..len as u32)
+                    .map(|i| ((i * 7919 + seed * 104_729) % 2000) as f32 * 1e-3 - 1.0)
+                    .collect()
+            };
+            let (c, s) = (vals(max * d / 2, 1), vals(max * d / 2, 2));
+            let x = vals(n * heads * d, 3);
+            let (mut fast, mut slow) = (x.clone(), x);
+            rope_rows(&mut fast, n, heads, d, pos0, &c, &s);
+            super::rope_scalar(&mut slow, n, heads, d, pos0, &c, &s);
+            assert_eq!(fast, slow, "head dimension {d}");
+        }
     }
 }
