@@ -5,6 +5,11 @@
 //!
 //! `cargo bench --bench load -- --url http://127.0.0.1:8080 --target meit --records DIR`
 //! `cargo bench --bench load -- --url http://127.0.0.1:8081 --target openai`
+//!
+//! `--rounds N` runs the concurrency list N times over, alternating its levels, and ends with a
+//! summary line: each level's median tok/s and, when the list has level 1, each level's tok/s
+//! over level 1's in the same round, per round and their median. On a machine whose speed drifts
+//! within minutes, that ratio compares runs taken moments apart.
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -19,6 +24,7 @@ struct Args {
     concurrency: Vec<usize>,
     requests_per_worker: usize,
     max_tokens: usize,
+    rounds: usize,
 }
 
 fn parse_args() -> Args {
@@ -29,6 +35,7 @@ fn parse_args() -> Args {
         concurrency: vec![1, 4, 16, 32],
         requests_per_worker: 2,
         max_tokens: 64,
+        rounds: 1,
     };
     let mut it = std::env::args().skip(1);
     while let Some(k) = it.next() {
@@ -42,6 +49,7 @@ fn parse_args() -> Args {
             }
             "--requests-per-worker" => a.requests_per_worker = v().parse().unwrap_or(2),
             "--max-tokens" => a.max_tokens = v().parse().unwrap_or(64),
+            "--rounds" => a.rounds = v().parse().unwrap_or(1).max(1),
             _ => {}
         }
     }
@@ -169,6 +177,16 @@ fn pct(v: &mut [f64], p: f64) -> f64 {
     v[((v.len() - 1) as f64 * p).round() as usize]
 }
 
+/// The middle value (the mean of the middle two for an even count).
+fn median(v: &mut [f64]) -> f64 {
+    v.sort_by(f64::total_cmp);
+    match v.len() {
+        0 => f64::NAN,
+        n if n % 2 == 1 => v[n / 2],
+        n => (v[n / 2 - 1] + v[n / 2]) / 2.0,
+    }
+}
+
 #[tokio::main]
 async fn main() {
     let a = parse_args();
@@ -185,37 +203,85 @@ async fn main() {
         .expect("client");
     // Warm-up.
     let _ = one(&client, &url, bodies[0].clone()).await;
-    for &c in &a.concurrency {
-        let t0 = Instant::now();
-        let mut tasks = Vec::new();
-        for w in 0..c {
-            let (client, url, bodies) = (client.clone(), url.clone(), bodies.clone());
-            let n = a.requests_per_worker;
-            tasks.push(tokio::spawn(async move {
-                let mut out = Vec::new();
-                for i in 0..n {
-                    let body = bodies[(w * n + i) % bodies.len()].clone();
-                    if let Some(s) = one(&client, &url, body).await {
-                        out.push(s);
-                    }
-                }
-                out
-            }));
+    // tok/s per round, in the order of the concurrency list
+    let mut table: Vec<Vec<f64>> = Vec::new();
+    for round in 0..a.rounds {
+        let mut row = Vec::new();
+        for &c in &a.concurrency {
+            let r = level(&a.target, &client, &url, &bodies, c, a.requests_per_worker).await;
+            row.push(r["generated_tok_s"].as_f64().unwrap_or(f64::NAN));
+            let mut r = r;
+            if a.rounds > 1 {
+                r["round"] = json!(round + 1);
+            }
+            println!("{r}");
         }
-        let mut samples = Vec::new();
-        for t in tasks {
-            samples.extend(t.await.unwrap_or_default());
-        }
-        let wall = t0.elapsed().as_secs_f64();
-        let tokens: usize = samples.iter().map(|s| s.tokens).sum();
-        let mut ttft: Vec<f64> = samples.iter().map(|s| s.ttft).collect();
-        let mut e2e: Vec<f64> = samples.iter().map(|s| s.e2e).collect();
-        println!(
-            "{}",
-            json!({"target": a.target, "concurrency": c, "requests": samples.len(),
-                "generated_tok_s": (tokens as f64 / wall * 10.0).round() / 10.0,
-                "ttft_p50_s": pct(&mut ttft, 0.5), "ttft_p95_s": pct(&mut ttft, 0.95),
-                "e2e_p50_s": pct(&mut e2e, 0.5), "e2e_p95_s": pct(&mut e2e, 0.95)})
-        );
+        table.push(row);
     }
+    if a.rounds > 1 {
+        println!("{}", summary(&a, &table));
+    }
+}
+
+/// `c` workers each sending `n` requests in turn; the level's JSON line.
+async fn level(
+    target: &str,
+    client: &reqwest::Client,
+    url: &Arc<String>,
+    bodies: &Arc<Vec<String>>,
+    c: usize,
+    n: usize,
+) -> Value {
+    let t0 = Instant::now();
+    let mut tasks = Vec::new();
+    for w in 0..c {
+        let (client, url, bodies) = (client.clone(), url.clone(), bodies.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut out = Vec::new();
+            for i in 0..n {
+                let body = bodies[(w * n + i) % bodies.len()].clone();
+                if let Some(s) = one(&client, &url, body).await {
+                    out.push(s);
+                }
+            }
+            out
+        }));
+    }
+    let mut samples = Vec::new();
+    for t in tasks {
+        samples.extend(t.await.unwrap_or_default());
+    }
+    let wall = t0.elapsed().as_secs_f64();
+    let tokens: usize = samples.iter().map(|s| s.tokens).sum();
+    let mut ttft: Vec<f64> = samples.iter().map(|s| s.ttft).collect();
+    let mut e2e: Vec<f64> = samples.iter().map(|s| s.e2e).collect();
+    json!({"target": target, "concurrency": c, "requests": samples.len(),
+        "generated_tok_s": (tokens as f64 / wall * 10.0).round() / 10.0,
+        "ttft_p50_s": pct(&mut ttft, 0.5), "ttft_p95_s": pct(&mut ttft, 0.95),
+        "e2e_p50_s": pct(&mut e2e, 0.5), "e2e_p95_s": pct(&mut e2e, 0.95)})
+}
+
+/// The rounds' summary: per level the median tok/s and, when level 1 was run, the ratio to
+/// level 1 in each round and the ratios' median.
+fn summary(a: &Args, table: &[Vec<f64>]) -> Value {
+    let base = a.concurrency.iter().position(|&c| c == 1);
+    let round2 = |x: f64| (x * 100.0).round() / 100.0;
+    let levels: Vec<Value> = a
+        .concurrency
+        .iter()
+        .enumerate()
+        .map(|(j, &c)| {
+            let mut tok: Vec<f64> = table.iter().map(|row| row[j]).collect();
+            let med = (median(&mut tok) * 10.0).round() / 10.0;
+            let mut v = json!({"concurrency": c, "median_tok_s": med});
+            if let Some(b) = base.filter(|&b| b != j) {
+                let mut ratios: Vec<f64> =
+                    table.iter().map(|row| round2(row[j] / row[b])).collect();
+                v["ratio_to_c1"] = json!(ratios.clone());
+                v["ratio_to_c1_median"] = json!(round2(median(&mut ratios)));
+            }
+            v
+        })
+        .collect();
+    json!({"target": a.target, "rounds": table.len(), "levels": levels})
 }
