@@ -208,9 +208,8 @@ async fn main() {
     for round in 0..a.rounds {
         let mut row = Vec::new();
         for &c in &a.concurrency {
-            let r = level(&a.target, &client, &url, &bodies, c, a.requests_per_worker).await;
+            let mut r = level(&a.target, &client, &url, &bodies, c, a.requests_per_worker).await;
             row.push(r["generated_tok_s"].as_f64().unwrap_or(f64::NAN));
-            let mut r = r;
             if a.rounds > 1 {
                 r["round"] = json!(round + 1);
             }
