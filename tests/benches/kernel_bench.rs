@@ -3,6 +3,10 @@
 //! keys/values, vocabulary 49152), with synthetic weights:
 //! - `int8_vnni`: the int8 VNNI matmuls of one step (30 layers of q/k/v, o, gate/up, down and the
 //!   LM head) at 1 row and at `--rows` rows, the path of every step on CPUs without AMX;
+//! - `int8_vnni_layers`: the 30 layers' matmuls alone, at the same row counts, once with 30
+//!   layers' weights (`"weights": "memory"`, 114 MB) and once with one layer's 3.8 MB used 30
+//!   times (`"cached"`, in L3 after the warm-up): where the two take the same time, reading the
+//!   weights from memory costs that row count nothing the arithmetic does not hide;
 //! - `int8_tiles`: the same set on int8 AMX tiles at `--rows` rows;
 //! - `attention`: one step's decode attention (480 calls: 16 sequences x 30 layers) over
 //!   `--keys` cached f16 keys per head, one thread, separate caches so they come from memory;
@@ -75,12 +79,13 @@ fn report(name: &str, rounds: usize, mut f: impl FnMut(), extra: serde_json::Val
     println!("{line}");
 }
 
-/// Times one step's matmuls (30 layers of `LAYER_SHAPES`, then the LM head) at `m` rows.
+/// Times one step's matmuls (30 layers of `LAYER_SHAPES`, then the LM head if given) at `m`
+/// rows.
 fn step_matmuls<W>(
     name: &str,
     a: &Args,
-    layers: &[Vec<W>],
-    lm: &W,
+    layers: &[&[W]],
+    lm: Option<&W>,
     m: usize,
     extra: serde_json::Value,
     matmul: impl Fn(&W, &[f32], usize, &mut [f32]),
@@ -96,7 +101,9 @@ fn step_matmuls<W>(
                     matmul(w, &x[..m * k], m, &mut out[..m * n]);
                 }
             }
-            matmul(lm, &x[..m * 576], m, &mut out);
+            if let Some(lm) = lm {
+                matmul(lm, &x[..m * 576], m, &mut out);
+            }
         },
         extra,
     );
@@ -112,11 +119,12 @@ fn int8_tiles(a: &Args) {
     let lm = mk((49152, 576), 99);
     let bytes: usize = 30 * LAYER_SHAPES.iter().map(|(n, k)| n * k).sum::<usize>() + 49152 * 576;
     let extra = json!({"rows": a.rows, "weight_mb": bytes as f64 / 1e6});
+    let layers: Vec<&[I8TileMatrix]> = layers.iter().map(Vec::as_slice).collect();
     step_matmuls(
         "int8_tiles",
         a,
         &layers,
-        &lm,
+        Some(&lm),
         a.rows,
         extra,
         |w, x, m, out| w.matmul(x, m, out),
@@ -135,16 +143,23 @@ fn int8_vnni(a: &Args) {
         .map(|l| LAYER_SHAPES.iter().map(|&s| mk(s, l)).collect())
         .collect();
     let lm = mk((49152, 576), 99);
+    let all: Vec<&[Q8Matrix]> = layers.iter().map(Vec::as_slice).collect();
+    let one = vec![layers[0].as_slice(); 30];
+    let matmul = |w: &Q8Matrix, x: &[f32], m, out: &mut [f32]| w.matmul(x, m, out);
     for m in [1, a.rows] {
         step_matmuls(
             "int8_vnni",
             a,
-            &layers,
-            &lm,
+            &all,
+            Some(&lm),
             m,
             json!({"rows": m}),
-            |w, x, m, out| w.matmul(x, m, out),
+            matmul,
         );
+        for (set, weights) in [(&all, "memory"), (&one, "cached")] {
+            let extra = json!({"rows": m, "weights": weights});
+            step_matmuls("int8_vnni_layers", a, set, None, m, extra, matmul);
+        }
     }
 }
 
