@@ -8,7 +8,8 @@
 use std::future::Future;
 use std::time::Duration;
 
-use tokio::net::TcpListener;
+use axum::serve::{ListenerExt, TapIo};
+use tokio::net::{TcpListener, TcpStream};
 
 use super::{router, AppState};
 use crate::settings::Settings;
@@ -29,9 +30,22 @@ where
         tracing::info!("shutdown requested: draining for up to {grace:?}");
         engine.begin_shutdown(grace);
     };
-    axum::serve(listener, app)
+    axum::serve(no_delay(listener), app)
         .with_graceful_shutdown(signal)
         .await
+}
+
+/// `listener` with Nagle's algorithm off on every accepted connection. A stream is many small
+/// writes (one per token): with it on, each write waited for the ACK of the one before, which a
+/// client may delay by up to 40 ms, so the first token reached a streaming client about 20 ms
+/// late (one client: time to first token 45-55 ms with it on, 25-26 ms off).
+fn no_delay(listener: TcpListener) -> TapIo<TcpListener, fn(&mut TcpStream)> {
+    fn set(tcp: &mut TcpStream) {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::warn!("could not set TCP_NODELAY on a connection: {e}");
+        }
+    }
+    listener.tap_io(set)
 }
 
 /// Bind `server.host:server.port` and serve until `shutdown`.
@@ -70,5 +84,29 @@ pub async fn shutdown_signal() {
     tokio::select! {
         _ = ctrl_c => {}
         _ = term => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::serve::Listener;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn accepted_connections_have_nagle_off() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("address");
+        let mut listener = no_delay(listener);
+        let client = TcpStream::connect(addr);
+        let ((io, _), client) = tokio::join!(listener.accept(), client);
+        client.expect("connect");
+        assert!(io.nodelay().expect("TCP_NODELAY readable"));
+        // a plain accept leaves it on, so the check above can fail
+        let plain = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = plain.local_addr().expect("address");
+        let (accepted, _) = tokio::join!(plain.accept(), TcpStream::connect(addr));
+        let (io, _) = accepted.expect("accept");
+        assert!(!io.nodelay().expect("TCP_NODELAY readable"));
     }
 }
