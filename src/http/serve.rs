@@ -102,7 +102,7 @@ mod tests {
         let ((io, _), client) = tokio::join!(listener.accept(), client);
         client.expect("connect");
         assert!(io.nodelay().expect("TCP_NODELAY readable"));
-        // a plain accept leaves it on, so the check above can fail
+        // a plain accept leaves Nagle on (TCP_NODELAY off), so the check above can fail
         let plain = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = plain.local_addr().expect("address");
         let (accepted, _) = tokio::join!(plain.accept(), TcpStream::connect(addr));
