@@ -28,27 +28,58 @@ pub fn key_at(cap: usize, d: usize, h: usize, s: usize, i: usize) -> usize {
     (h * cap + s / KEY_BLOCK * KEY_BLOCK) * d + i * KEY_BLOCK + s % KEY_BLOCK
 }
 
+/// Where dimension `i` of key `s` of kv head `h` lives in an int8 key buffer: blocks of 16 keys
+/// as for [`key_at`], each block stored in pairs of dimensions (`[h][s / 16][i / 2][s % 16][i %
+/// 2]`), so 32 bytes widen to the 16 keys' two dimensions as 16-bit pairs, one operand of a
+/// `vpdpwssd` that advances 16 scores by two dimensions. `d` even.
+#[inline]
+pub fn key_at_i8(cap: usize, d: usize, h: usize, s: usize, i: usize) -> usize {
+    (h * cap + s / KEY_BLOCK * KEY_BLOCK) * d + i / 2 * 2 * KEY_BLOCK + s % KEY_BLOCK * 2 + i % 2
+}
+
+/// Where dimension `c` of value `s` of kv head `h` lives in a value buffer of `cap` slots per
+/// head: rows of `d`, `(Hkv, cap, D)`.
+#[inline]
+pub fn value_at(cap: usize, d: usize, h: usize, s: usize, c: usize) -> usize {
+    (h * cap + s) * d + c
+}
+
+/// [`value_at`] for int8 values: rows in pairs of slots, interleaved (`[h][s / 2][c][s % 2]`),
+/// so 32 bytes widen to 16 dimensions of two value rows as 16-bit pairs, one operand of a
+/// `vpdpwssd` that adds two weighted rows to 16 sums. A pair of rows spans the bytes of the
+/// two rows row-major (`cap` even).
+#[inline]
+pub fn value_at_i8(cap: usize, d: usize, h: usize, s: usize, c: usize) -> usize {
+    (h * cap + s / 2 * 2) * d + c * 2 + s % 2
+}
+
 /// Writes key row `src` (`d` values) as key `s` of head `h`, converting.
 pub fn put_key<T: KvElem>(keys: &mut [T], cap: usize, d: usize, h: usize, s: usize, src: &[f32]) {
-    let base = key_at(cap, d, h, s, 0);
     for (i, &x) in src[..d].iter().enumerate() {
-        keys[base + i * KEY_BLOCK] = T::from_f32(x);
+        keys[T::key_index(cap, d, h, s, i)] = T::from_f32(x);
     }
 }
 
-/// Row-major keys `(Hkv, cap, D)` in the block layout of [`key_at`] (`cap` a multiple of
-/// [`KEY_BLOCK`]).
-pub fn keys_to_blocks<T: Copy>(rows: &[T], hkv: usize, cap: usize, d: usize) -> Vec<T> {
+/// Where an element goes: `(cap, d, head, slot, dimension)` to its index.
+pub type Layout = fn(usize, usize, usize, usize, usize) -> usize;
+
+/// Row-major rows `(Hkv, cap, D)` in the layout `at` (`cap` a multiple of [`KEY_BLOCK`]).
+pub fn rows_to_layout<T: Copy>(rows: &[T], hkv: usize, cap: usize, d: usize, at: Layout) -> Vec<T> {
     assert!(cap.is_multiple_of(KEY_BLOCK) && rows.len() == hkv * cap * d);
     let mut out = rows.to_vec();
     for h in 0..hkv {
         for s in 0..cap {
             for i in 0..d {
-                out[key_at(cap, d, h, s, i)] = rows[(h * cap + s) * d + i];
+                out[at(cap, d, h, s, i)] = rows[(h * cap + s) * d + i];
             }
         }
     }
     out
+}
+
+/// Row-major keys `(Hkv, cap, D)` in the block layout of [`key_at`].
+pub fn keys_to_blocks<T: Copy>(rows: &[T], hkv: usize, cap: usize, d: usize) -> Vec<T> {
+    rows_to_layout(rows, hkv, cap, d, key_at)
 }
 
 /// Element type of the cache buffers.
@@ -97,6 +128,18 @@ pub trait KvElem: Copy + Send + Sync + 'static {
     const ZERO: Self;
     fn from_f32(x: f32) -> Self;
     fn to_f32(self) -> f32;
+
+    /// Where dimension `i` of key `s` of head `h` lives in this type's key buffer.
+    #[inline]
+    fn key_index(cap: usize, d: usize, h: usize, s: usize, i: usize) -> usize {
+        key_at(cap, d, h, s, i)
+    }
+
+    /// Where dimension `c` of value `s` of head `h` lives in this type's value buffer.
+    #[inline]
+    fn value_index(cap: usize, d: usize, h: usize, s: usize, c: usize) -> usize {
+        value_at(cap, d, h, s, c)
+    }
 }
 
 impl KvElem for f32 {
@@ -117,6 +160,16 @@ impl KvElem for i8 {
     }
     fn to_f32(self) -> f32 {
         self as f32
+    }
+
+    #[inline]
+    fn key_index(cap: usize, d: usize, h: usize, s: usize, i: usize) -> usize {
+        key_at_i8(cap, d, h, s, i)
+    }
+
+    #[inline]
+    fn value_index(cap: usize, d: usize, h: usize, s: usize, c: usize) -> usize {
+        value_at_i8(cap, d, h, s, c)
     }
 }
 
@@ -168,14 +221,16 @@ fn put_rows_i8(
     for (t, row) in keys.chunks_exact(d).enumerate() {
         let s = at + t;
         buf.ks[h * cap + s] = quantize_row(row, q);
-        let base = key_at(cap, d, h, s, 0);
         for (i, &x) in q.iter().enumerate() {
-            buf.k[base + i * KEY_BLOCK] = x;
+            buf.k[key_at_i8(cap, d, h, s, i)] = x;
         }
     }
     for (t, row) in vals.chunks_exact(d).enumerate() {
         let s = at + t;
-        buf.vs[h * cap + s] = quantize_row(row, &mut buf.v[(h * cap + s) * d..][..d]);
+        buf.vs[h * cap + s] = quantize_row(row, q);
+        for (c, &x) in q.iter().enumerate() {
+            buf.v[value_at_i8(cap, d, h, s, c)] = x;
+        }
     }
 }
 
@@ -213,12 +268,18 @@ fn grow<T: ZeroBits>(
 /// Appends the first `len` keys of head `h` as rows of `d`, f32.
 fn keys_f32<T: KvElem>(b: &[T], cap: usize, d: usize, h: usize, len: usize, out: &mut Vec<f32>) {
     for s in 0..len {
-        out.extend((0..d).map(|i| b[key_at(cap, d, h, s, i)].to_f32()));
+        out.extend((0..d).map(|i| b[T::key_index(cap, d, h, s, i)].to_f32()));
     }
 }
 
 fn to_f32<T: KvElem>(b: &[T], out: &mut Vec<f32>) {
     out.extend(b.iter().map(|v| v.to_f32()));
+}
+
+/// The span of `len` value rows from a head's start, in elements: whole pairs of rows (the
+/// int8 layout's unit; row-major layouts take the row after an odd count along).
+fn value_span(len: usize, d: usize) -> usize {
+    len.div_ceil(2) * 2 * d
 }
 
 /// Writes `n` key rows and value rows of head `h` from slot `at`, converting.
@@ -301,10 +362,10 @@ impl LayerBuf {
             LayerBuf::I8 { k, v, ks, vs } => {
                 let scales = h * cap..h * cap + len;
                 for (s, &sc) in ks[scales.clone()].iter().enumerate() {
-                    ko.extend((0..d).map(|i| k[key_at(cap, d, h, s, i)] as f32 * sc));
+                    ko.extend((0..d).map(|i| k[key_at_i8(cap, d, h, s, i)] as f32 * sc));
                 }
-                for (row, &sc) in v[vals].chunks_exact(d).zip(&vs[scales]) {
-                    vo.extend(row.iter().map(|&x| x as f32 * sc));
+                for (s, &sc) in vs[scales].iter().enumerate() {
+                    vo.extend((0..d).map(|c| v[value_at_i8(cap, d, h, s, c)] as f32 * sc));
                 }
             }
         }
@@ -312,7 +373,7 @@ impl LayerBuf {
 
     fn grown(&self, hkv: usize, d: usize, old: usize, cap: usize, len: usize) -> Self {
         // Keys move in whole blocks (their layout within a head does not depend on `cap`).
-        let (krows, vrows) = (len.div_ceil(KEY_BLOCK) * KEY_BLOCK * d, len * d);
+        let (krows, vrows) = (len.div_ceil(KEY_BLOCK) * KEY_BLOCK * d, value_span(len, d));
         match self {
             LayerBuf::F32(k, v) => LayerBuf::F32(
                 grow(k, hkv, d, old, cap, krows),
@@ -520,19 +581,20 @@ impl SeqCache {
         let (cap, d) = (self.capacity, self.d);
         let slots = slots.min(cap);
         let keys = slots.div_ceil(KEY_BLOCK) * KEY_BLOCK * d;
+        let vals = value_span(slots, d).min(cap * d);
         for h in 0..self.hkv {
             match &self.layers[layer] {
                 LayerBuf::F32(k, v) => {
                     prefetch_l2(&k[h * cap * d..][..keys]);
-                    prefetch_l2(&v[h * cap * d..][..slots * d]);
+                    prefetch_l2(&v[h * cap * d..][..vals]);
                 }
                 LayerBuf::F16(k, v) => {
                     prefetch_l2(&k[h * cap * d..][..keys]);
-                    prefetch_l2(&v[h * cap * d..][..slots * d]);
+                    prefetch_l2(&v[h * cap * d..][..vals]);
                 }
                 LayerBuf::I8 { k, v, ks, vs } => {
                     prefetch_l2(&k[h * cap * d..][..keys]);
-                    prefetch_l2(&v[h * cap * d..][..slots * d]);
+                    prefetch_l2(&v[h * cap * d..][..vals]);
                     prefetch_l2(&ks[h * cap..][..slots]);
                     prefetch_l2(&vs[h * cap..][..slots]);
                 }

@@ -13,6 +13,8 @@ pub mod amx;
 pub mod amx_int8;
 pub mod attention;
 pub mod attn_core;
+#[cfg(target_arch = "x86_64")]
+pub mod attn_i8;
 pub mod attn_ops;
 pub mod bundle;
 pub mod chat;

@@ -611,7 +611,7 @@ pub(crate) fn has_avx512() -> bool {
 }
 
 #[cfg(target_arch = "x86_64")]
-fn has_vnni512() -> bool {
+pub(crate) fn has_vnni512() -> bool {
     has_avx512() && std::arch::is_x86_feature_detected!("avx512vnni")
 }
 

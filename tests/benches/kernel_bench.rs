@@ -22,7 +22,7 @@ use half::f16;
 use meit::model::amx::{self, Bf16Matrix};
 use meit::model::amx_int8::I8TileMatrix;
 use meit::model::attention::{attend_cached, CacheSlices, Heads};
-use meit::model::kv::keys_to_blocks;
+use meit::model::kv::{key_at_i8, keys_to_blocks, rows_to_layout, value_at_i8};
 use meit::model::qmatmul::{quantize_block, Q8Matrix};
 use serde_json::json;
 
@@ -201,7 +201,7 @@ fn attention(a: &Args) {
         json!({"calls": 480, "keys": keys, "threads": 1, "cache": "f16"}),
     );
     drop(f16s);
-    // The same with int8 rows and their scales.
+    // The same with int8 rows and their scales, in the int8 layouts.
     let int8 = |x: Vec<f32>| {
         let mut q = vec![0i8; x.len()];
         let s: Vec<f32> = x
@@ -214,7 +214,8 @@ fn attention(a: &Args) {
     let i8s: Vec<_> = (0..480)
         .map(|c| {
             let ((k, ks), (v, vs)) = (int8(cache(2 * c)), int8(cache(2 * c + 1)));
-            (keys_to_blocks(&k, 3, cap, 64), v, ks, vs)
+            let k = rows_to_layout(&k, 3, cap, 64, key_at_i8);
+            (k, rows_to_layout(&v, 3, cap, 64, value_at_i8), ks, vs)
         })
         .collect();
     report(
