@@ -571,8 +571,6 @@ impl SeqCache {
         ))
     }
 
-    /// The key buffer (the block layout of [`key_at`]) and value buffer (`(Hkv, capacity, D)`
-    /// row-major) of `layer`, for in-place writes and fused attention.
     /// Asks memory for layer `layer`'s keys, values and scales of the first `slots` slots, into
     /// L2, all at once: a batched decode step finds its caches in memory (the weights streamed
     /// through every step evict them), and the attention kernel's own prefetch, two blocks of
@@ -602,6 +600,8 @@ impl SeqCache {
         }
     }
 
+    /// The key buffer and value buffer of `layer` (the element type's layouts, see
+    /// [`KvElem::key_index`]), for in-place writes and fused attention.
     pub fn layer_mut(&mut self, layer: usize) -> LayerMut<'_> {
         self.layers[layer].as_mut()
     }

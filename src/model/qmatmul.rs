@@ -855,16 +855,27 @@ mod avx512 {
         next: *const u8,
     ) {
         let dot = dots::<MR, NG, EVERY>(w, xi, g, j, b, next);
+        // The groups' block scales, loaded once for every row (each row's stores to `acc`
+        // could alias them for all the compiler knows, so it reloaded them row by row).
+        let nb = w.k / BLOCK;
+        let mut ws = [_mm512_setzero_ps(); NG];
+        for (i, v) in ws.iter_mut().enumerate() {
+            *v = _mm512_loadu_ps(w.scales.as_ptr().add(((g + i) * nb + b) * GROUP));
+        }
         for (c, dc) in dot.iter().enumerate() {
             let row = acc.cast::<[__m512; NG]>().add(c).cast::<__m512>();
+            let xs = _mm512_set1_ps(*xi.scales.as_ptr().add((j + c) * nb + b));
             for (i, d) in dc.iter().enumerate() {
-                // block 0 starts the row's sums; no accumulator is read before it is written
-                let sum = if b == 0 {
-                    None
+                // as `scaled`: the scales' product, then one multiply-add (block 0 starts the
+                // row's sums; no accumulator is read before it is written)
+                let s = _mm512_mul_ps(ws[i], xs);
+                let p = _mm512_cvtepi32_ps(*d);
+                let v = if b == 0 {
+                    _mm512_mul_ps(p, s)
                 } else {
-                    Some(row.add(i).read())
+                    _mm512_fmadd_ps(p, s, row.add(i).read())
                 };
-                row.add(i).write(scaled(w, xi, (g + i, j + c, b), *d, sum));
+                row.add(i).write(v);
             }
         }
     }
