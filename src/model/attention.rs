@@ -173,10 +173,11 @@ pub fn attend_cached<T: KvLoad>(
     #[cfg(target_arch = "x86_64")]
     if d == 64 {
         let int8 = (T::int8(c.k), T::int8(c.v));
-        if let (Some(k), Some(v), true) = (int8.0, int8.1, g <= 4) {
+        if let (Some(k), Some(v)) = int8 {
             if super::qmatmul::has_vnni512() && std::arch::is_x86_feature_detected!("avx512bw") {
-                // One pass over each kv head's int8 keys and values for its whole query group,
-                // on integer products (`attn_i8`).
+                // One pass over each kv head's int8 keys and values for its whole query group
+                // (or for each run of up to 4 of its heads), on integer products (`attn_i8`).
+                let per = (1..=4).rev().find(|p| g % p == 0).unwrap_or(1);
                 let c = CacheSlices {
                     k,
                     v,
@@ -191,13 +192,13 @@ pub fn attend_cached<T: KvLoad>(
                     total,
                     heads,
                 };
-                groups.run(g, out, |qg, kv, limit, sc, o| {
+                groups.run(per, out, |qg, kv, limit, sc, o| {
                     // SAFETY: AVX-512 F, BW and VNNI present (checked above); `run` passes
                     // rows of 64 and whole blocks of 16 keys, pairs of value rows and blocks of
                     // scales within the buffers (limit <= total <= cap, cap a multiple of 16),
-                    // and `scores` of `g` rows of `limit` rounded up to 16.
+                    // and `scores` of `per` rows of `limit` rounded up to 16.
                     unsafe {
-                        match g {
+                        match per {
                             1 => attn_i8::group64_i8::<1>(qg, kv, limit, scale, sc, o),
                             2 => attn_i8::group64_i8::<2>(qg, kv, limit, scale, sc, o),
                             3 => attn_i8::group64_i8::<3>(qg, kv, limit, scale, sc, o),
@@ -539,8 +540,9 @@ mod tests {
     #[test]
     fn fused_equals_unfused_for_decode_and_small_chunks() -> Result<()> {
         let dev = Device::Cpu;
-        // d = 64 with query groups of 1-4 runs the grouped AVX-512 kernel, a group of 6 the
-        // per-head one, d = 16 the portable loop.
+        // d = 64 with query groups of 1-4 runs the grouped AVX-512 kernels, a group of 6 the
+        // per-head float kernel and the int8 kernel on runs of 3 heads, d = 16 the portable
+        // loop.
         for (h, hkv, d, cap) in [
             (6, 2, 16, 48),
             (9, 3, 64, 48),
