@@ -76,8 +76,7 @@ pub trait KvLoad: KvElem {
     const SCALED: bool = false;
 
     /// The elements as int8, for the int8 kernel (`None` for float elements).
-    fn int8(s: &[Self]) -> Option<&[i8]> {
-        let _ = s;
+    fn int8(_s: &[Self]) -> Option<&[i8]> {
         None
     }
 
@@ -177,7 +176,7 @@ pub fn attend_cached<T: KvLoad>(
             if super::qmatmul::has_vnni512() && std::arch::is_x86_feature_detected!("avx512bw") {
                 // One pass over each kv head's int8 keys and values for its whole query group
                 // (or for each run of up to 4 of its heads), on integer products (`attn_i8`).
-                let per = (1..=4).rev().find(|p| g % p == 0).unwrap_or(1);
+                let per = heads_per_call(g);
                 let c = CacheSlices {
                     k,
                     v,
@@ -220,7 +219,7 @@ pub fn attend_cached<T: KvLoad>(
             };
             // One pass over each kv head's keys and values for a whole query group (GQA, up to
             // 4 heads): each is widened from the cache once, not once per query head.
-            let per = if g <= 4 { g } else { 1 };
+            let per = heads_per_call(g);
             groups.run(per, out, |qg, kv, limit, sc, o| {
                 // SAFETY: AVX-512 F present (checked above); rows of 64 within `k`, `v`
                 // (limit <= total <= cap); `scores` holds `per` rows of `limit` rounded up to
@@ -272,6 +271,13 @@ pub fn attend_cached<T: KvLoad>(
     }
 }
 
+/// Query heads per kernel call for groups of `g` (the kernels take 1-4): the whole group, or
+/// the largest run of up to 4 that divides it, each run one pass over its kv head's cache.
+#[cfg(target_arch = "x86_64")]
+fn heads_per_call(g: usize) -> usize {
+    (1..=4).rev().find(|p| g.is_multiple_of(*p)).unwrap_or(1)
+}
+
 /// The query rows of one call, for the kernels that take a GQA group of heads at a time.
 #[cfg(target_arch = "x86_64")]
 struct Groups<'a, 'c, T> {
@@ -317,7 +323,7 @@ impl<T: KvElem> Groups<'_, '_, T> {
 }
 
 #[cfg(target_arch = "x86_64")]
-mod avx512 {
+pub(crate) mod avx512 {
     use std::arch::x86_64::*;
 
     use super::{Head, KvLoad};
@@ -362,7 +368,7 @@ mod avx512 {
 
     /// The lanes of block `b` (of 16 keys) that hold one of the first `limit` keys.
     #[inline]
-    fn block_mask(limit: usize, b: usize) -> __mmask16 {
+    pub(crate) fn block_mask(limit: usize, b: usize) -> __mmask16 {
         let count = (limit - b * 16).min(16);
         if count == 16 {
             0xFFFF
@@ -375,7 +381,7 @@ mod avx512 {
     /// heads are short: the hardware prefetcher alone left attention waiting on memory).
     #[inline]
     #[target_feature(enable = "avx512f")]
-    unsafe fn prefetch_rows<T>(p: *const T, rows: usize) {
+    pub(crate) unsafe fn prefetch_rows<T>(p: *const T, rows: usize) {
         let p = p.cast::<u8>();
         for off in (0..rows * 64 * std::mem::size_of::<T>()).step_by(64) {
             _mm_prefetch::<_MM_HINT_T0>(p.wrapping_add(off).cast());
@@ -540,9 +546,8 @@ mod tests {
     #[test]
     fn fused_equals_unfused_for_decode_and_small_chunks() -> Result<()> {
         let dev = Device::Cpu;
-        // d = 64 with query groups of 1-4 runs the grouped AVX-512 kernels, a group of 6 the
-        // per-head float kernel and the int8 kernel on runs of 3 heads, d = 16 the portable
-        // loop.
+        // d = 64 with query groups of 1-4 runs the grouped AVX-512 kernels, a group of 6 runs
+        // them on runs of 3 heads, d = 16 the portable loop.
         for (h, hkv, d, cap) in [
             (6, 2, 16, 48),
             (9, 3, 64, 48),

@@ -10,6 +10,7 @@
 //! row's largest value).
 use std::arch::x86_64::*;
 
+use super::attention::avx512::{block_mask, prefetch_rows};
 use super::attention::Head;
 use crate::model::act::avx512::exp;
 
@@ -17,26 +18,6 @@ use crate::model::act::avx512::exp;
 const KB: usize = 16;
 /// Dimensions per head the kernel takes.
 const D: usize = 64;
-
-/// Lanes of block `b` (of 16 keys) that hold one of the first `limit` keys.
-#[inline]
-fn block_mask(limit: usize, b: usize) -> __mmask16 {
-    let count = (limit - b * KB).min(KB);
-    if count == KB {
-        0xFFFF
-    } else {
-        (1u16 << count) - 1
-    }
-}
-
-/// Asks for `bytes` from `p` in L1.
-#[inline]
-#[target_feature(enable = "avx512f")]
-unsafe fn prefetch(p: *const i8, bytes: usize) {
-    for off in (0..bytes).step_by(64) {
-        _mm_prefetch::<_MM_HINT_T0>(p.wrapping_add(off));
-    }
-}
 
 /// The `G` query heads of one GQA group (rows of 64 in `q`, `o`) against the first `limit`
 /// keys and values of one kv head of an int8 cache: keys in the layout of `kv::key_at_i8`
@@ -95,9 +76,9 @@ pub unsafe fn group64_i8<const G: usize>(
         let mask = block_mask(limit, b);
         // Two blocks ahead: the keys, then the first values.
         if b + 2 < blocks {
-            prefetch(k.as_ptr().add((b + 2) * KB * D), KB * D);
+            prefetch_rows(k.as_ptr().add((b + 2) * KB * D), KB);
         } else if let Some(rows) = limit.checked_sub((b + 2 - blocks) * KB) {
-            prefetch(v.as_ptr().add((b + 2 - blocks) * KB * D), rows.min(KB) * D);
+            prefetch_rows(v.as_ptr().add((b + 2 - blocks) * KB * D), rows.min(KB));
         }
         let kb = k.as_ptr().add(b * KB * D);
         // Two sums per head, each taking every other pair of dimensions.
@@ -166,7 +147,7 @@ pub unsafe fn group64_i8<const G: usize>(
     for j0 in (0..pairs).step_by(4) {
         let ahead = 2 * j0 + 32;
         if ahead < limit {
-            prefetch(vp.add(ahead * D), (limit - ahead).min(8) * D);
+            prefetch_rows(vp.add(ahead * D), (limit - ahead).min(8));
         }
         for j in j0..(j0 + 4).min(pairs) {
             let r = vp.add(j * 2 * D);

@@ -866,16 +866,13 @@ mod avx512 {
             let row = acc.cast::<[__m512; NG]>().add(c).cast::<__m512>();
             let xs = _mm512_set1_ps(*xi.scales.as_ptr().add((j + c) * nb + b));
             for (i, d) in dc.iter().enumerate() {
-                // as `scaled`: the scales' product, then one multiply-add (block 0 starts the
-                // row's sums; no accumulator is read before it is written)
-                let s = _mm512_mul_ps(ws[i], xs);
-                let p = _mm512_cvtepi32_ps(*d);
-                let v = if b == 0 {
-                    _mm512_mul_ps(p, s)
+                // block 0 starts the row's sums; no accumulator is read before it is written
+                let sum = if b == 0 {
+                    None
                 } else {
-                    _mm512_fmadd_ps(p, s, row.add(i).read())
+                    Some(row.add(i).read())
                 };
-                row.add(i).write(v);
+                row.add(i).write(scale_sum(ws[i], xs, *d, sum));
             }
         }
     }
@@ -947,10 +944,22 @@ mod avx512 {
         sum: Option<__m512>,
     ) -> __m512 {
         let nb = w.k / BLOCK;
-        let s = _mm512_mul_ps(
+        scale_sum(
             _mm512_loadu_ps(w.scales.as_ptr().add((g * nb + b) * GROUP)),
             _mm512_set1_ps(*xi.scales.as_ptr().add(row * nb + b)),
-        );
+            dot,
+            sum,
+        )
+    }
+
+    /// [`scaled`] with the group's block scales `ws` and the row's block scale `xs` (broadcast)
+    /// already loaded: their product, then one multiply (block 0) or multiply-add.
+    ///
+    /// # Safety
+    /// As [`dots`].
+    #[inline(always)]
+    unsafe fn scale_sum(ws: __m512, xs: __m512, dot: __m512i, sum: Option<__m512>) -> __m512 {
+        let s = _mm512_mul_ps(ws, xs);
         let p = _mm512_cvtepi32_ps(dot);
         match sum {
             None => _mm512_mul_ps(p, s),
