@@ -154,7 +154,7 @@ impl Bf16Matrix {
                 i += c1 - c0;
             }
         };
-        candle_core::utils::barrier_pool().execute_chunked(pairs * chunks, run);
+        super::par::run_chunked(pairs * chunks, run);
     }
 
     /// Reference on the CPU without AMX (same bf16 rounding), for tests.

@@ -111,7 +111,7 @@ impl I8TileMatrix {
             // groups of `out`.
             unsafe { self.groups(&xi, r, ptr) }
         };
-        candle_core::utils::barrier_pool().execute_chunked(self.n / GROUP, run);
+        super::par::run_chunked(self.n / GROUP, run);
     }
 
     /// The same quantization and integer block products without AMX, for tests.

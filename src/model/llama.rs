@@ -162,7 +162,8 @@ pub struct Llama {
     /// The ECG prefix projection folded (CPU, merged weights; see [`fold_prefix_projection`]).
     prefix_kv: Option<Vec<f32>>,
     /// Activation buffers of the int8 slice step (see `step`).
-    scratch: Mutex<step::Scratch>,
+    /// One set per part of a step run as parts (see `step`).
+    scratch: Mutex<Vec<step::Scratch>>,
     device: Device,
 }
 
@@ -258,7 +259,7 @@ impl Llama {
         };
         Ok(Llama {
             prefix_kv,
-            scratch: Mutex::new(step::Scratch::default()),
+            scratch: Mutex::new(vec![step::Scratch::default()]),
             cos_v,
             sin_v,
             kv_dtype: KvDtype::F32,
@@ -875,6 +876,104 @@ mod tests {
             let diff = (fast - slow)?.abs()?.max_all()?.to_scalar::<f32>()?;
             assert!(diff < 1e-5, "{kv:?} cache: {diff}");
         }
+        Ok(())
+    }
+
+    /// A step run as parts, one thread each through the whole model, gives every sequence the
+    /// same logits to the bit as the step run whole, and leaves the same caches: over a ragged
+    /// step (prefill rows of uneven lengths) and decode steps.
+    #[test]
+    fn a_step_run_as_parts_equals_the_step_run_whole() -> Result<()> {
+        let (llm, cfg) = tiny_int8(64, 11)?;
+        let view = llm.int8_view().expect("int8 view");
+        let d = cfg.head_dim();
+        let ecg =
+            crate::model::encoder::l2_normalize(&Tensor::randn(0f32, 1f32, (2, d), &Device::Cpu)?)?;
+        let caches = || -> Result<Vec<SeqCache>> {
+            (0..5)
+                .map(|_| {
+                    let mut c = llm.new_cache(48, false)?;
+                    llm.write_prefix(&ecg, &mut c)?;
+                    Ok(c)
+                })
+                .collect()
+        };
+        let steps: [[&[u32]; 5]; 3] = [
+            [&[1, 2, 3], &[4; 9], &[7, 8], &[5], &[6, 1, 2, 3]],
+            [&[9], &[10], &[11], &[12], &[13]],
+            [&[14], &[15], &[16], &[17], &[18]],
+        ];
+        // Every step's logits, and the caches after the last, run in `n` parts.
+        let run = |n: usize| -> Result<(Vec<Vec<f32>>, Vec<SeqCache>)> {
+            let mut cs = caches()?;
+            let mut out = Vec::new();
+            for toks in &steps {
+                let mut inputs: Vec<SeqInput> = cs
+                    .iter_mut()
+                    .zip(toks)
+                    .map(|(cache, &tokens)| SeqInput { tokens, cache })
+                    .collect();
+                let mut logits = Vec::new();
+                llm.forward_int8_parts(&view, &mut inputs, &mut logits, n)?;
+                out.push(logits);
+            }
+            Ok((out, cs))
+        };
+        let (whole, whole_caches) = run(1)?;
+        for n in [2, 3, 5] {
+            let (parts, caches) = run(n)?;
+            assert_eq!(parts, whole, "{n} parts");
+            for (a, b) in whole_caches.iter().zip(&caches) {
+                assert_eq!(a.len(), b.len());
+                for l in 0..cfg.num_hidden_layers {
+                    let (ka, va) = a.view(l, a.len())?;
+                    let (kb, vb) = b.view(l, b.len())?;
+                    for (x, y) in [(ka, kb), (va, vb)] {
+                        let diff = (x - y)?.abs()?.max_all()?.to_scalar::<f32>()?;
+                        assert_eq!(diff, 0.0, "{n} parts, layer {l}");
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Decode steps of 8 to 20 rows a thread run as one part per thread; prefill-sized steps,
+    /// too few rows or a single thread, whole. Parts cover the sequences in order with about
+    /// as many rows each.
+    #[test]
+    fn steps_of_a_few_rows_a_thread_run_as_parts_with_even_rows() -> Result<()> {
+        let (llm, _) = tiny_int8(64, 3)?;
+        let mut caches: Vec<SeqCache> = (0..41)
+            .map(|_| llm.new_cache(8, false))
+            .collect::<Result<_>>()?;
+        let tok: &[u32] = &[1];
+        fn inputs<'a>(caches: &'a mut [SeqCache], k: usize, tok: &'a [u32]) -> Vec<SeqInput<'a>> {
+            caches[..k]
+                .iter_mut()
+                .map(|cache| SeqInput { tokens: tok, cache })
+                .collect()
+        }
+        assert_eq!(step::parts_for(&inputs(&mut caches, 16, tok), 2), 2);
+        assert_eq!(step::parts_for(&inputs(&mut caches, 40, tok), 2), 2);
+        assert_eq!(step::parts_for(&inputs(&mut caches, 15, tok), 2), 1);
+        assert_eq!(step::parts_for(&inputs(&mut caches, 41, tok), 2), 1);
+        assert_eq!(step::parts_for(&inputs(&mut caches, 16, tok), 1), 1);
+        assert_eq!(step::parts_for(&inputs(&mut caches, 32, tok), 4), 4);
+        let long = [2u32; 30];
+        let mut mixed = inputs(&mut caches, 3, tok);
+        mixed[0].tokens = &long;
+        // 32 rows, but 3 sequences of 30, 1 and 1: two parts, 30 rows and 2
+        assert_eq!(step::parts_for(&mixed, 2), 2);
+        assert_eq!(step::part_bounds(&mixed, 2), vec![1, 3]);
+        assert_eq!(
+            step::part_bounds(&inputs(&mut caches, 17, tok), 2),
+            vec![8, 17]
+        );
+        assert_eq!(
+            step::part_bounds(&inputs(&mut caches, 16, tok), 3),
+            vec![5, 10, 16]
+        );
         Ok(())
     }
 

@@ -36,19 +36,68 @@ impl<T> OutPtr<T> {
 /// Runs `f` over `0..n` in chunks on candle's spinning worker pool (the same threads as candle's
 /// own ops, woken in microseconds), or inline when `work` is below [`PAR_MIN_WORK`].
 pub(crate) fn run_split(n: usize, work: usize, f: impl Fn(Range<usize>) + Sync) {
-    if work < PAR_MIN_WORK || n < 2 {
+    if work < PAR_MIN_WORK {
+        f(0..n);
+    } else {
+        run_chunked(n, f);
+    }
+}
+
+/// `f` over `0..n` in chunks taken from a shared cursor by every thread of the pool, or inline
+/// on a pool thread or inside [`run_parts`].
+pub(crate) fn run_chunked(n: usize, f: impl Fn(Range<usize>) + Sync) {
+    if n < 2 || on_pool_thread() {
         f(0..n);
     } else {
         candle_core::utils::barrier_pool().execute_chunked(n, f);
     }
 }
 
-/// Whether the calling thread is one of the pool's workers: a pool thread cannot dispatch to
-/// its own pool (candle runs such calls inline too).
+thread_local! {
+    /// Set while this thread runs its part of [`run_parts`]: its kernels run inline.
+    static IN_PART: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Whether the calling thread must run its kernels inline: a pool thread cannot dispatch to
+/// its own pool (candle runs such calls inline too), nor can the calling thread while the pool
+/// runs [`run_parts`] (the pool takes one call at a time).
 fn on_pool_thread() -> bool {
-    std::thread::current()
-        .name()
-        .is_some_and(|n| n.starts_with("candle-bp-"))
+    IN_PART.with(|p| p.get())
+        || std::thread::current()
+            .name()
+            .is_some_and(|n| n.starts_with("candle-bp-"))
+}
+
+/// Threads of the pool, the calling one included.
+pub(crate) fn pool_threads() -> usize {
+    if on_pool_thread() {
+        1
+    } else {
+        candle_core::utils::barrier_pool().n_workers() + 1
+    }
+}
+
+/// `f(part)` for every part in `0..parts` (at most [`pool_threads`]), each on its own thread of
+/// the pool, every kernel inside running inline on that thread: independent pieces of work run
+/// side by side with no synchronisation between their kernels.
+pub(crate) fn run_parts(parts: usize, f: impl Fn(usize) + Sync) {
+    if parts < 2 || pool_threads() < parts {
+        (0..parts).for_each(f);
+        return;
+    }
+    /// Clears the thread's mark when its part ends, unwinding included.
+    struct InPart(bool);
+    impl Drop for InPart {
+        fn drop(&mut self) {
+            IN_PART.with(|p| p.set(self.0));
+        }
+    }
+    candle_core::utils::barrier_pool().execute(|t| {
+        if t < parts {
+            let _mark = InPart(IN_PART.with(|p| p.replace(true)));
+            f(t);
+        }
+    });
 }
 
 /// `f(i, next)` once for every `i` in `0..n`, across the pool with a fixed first owner per

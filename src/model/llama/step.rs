@@ -2,13 +2,15 @@
 //! (same kernels, same order), with the activations in buffers kept between steps instead of
 //! a few dozen tensors allocated, zeroed and copied per layer, and each residual add fused
 //! with the norm that follows it.
+use std::sync::Mutex;
+
 use candle_core::Tensor;
 
 use super::phases::{Phase, PhaseClock};
 use super::{FusedInt8, Heads, Llama, SeqInput};
 use crate::model::act::silu_mul_row;
 use crate::model::error::{ModelError, Result};
-use crate::model::par::OutPtr;
+use crate::model::par::{pool_threads, run_parts, OutPtr};
 use crate::model::qmatmul::Q8Matrix;
 use crate::model::rms_norm::{norm_row, rms_norm_into};
 
@@ -30,6 +32,62 @@ fn take(buf: &mut Vec<f32>, len: usize) -> &mut [f32] {
         buf.resize(len, 0.0);
     }
     &mut buf[..len]
+}
+
+/// Rows per thread from which a step runs as parts, one per thread (see
+/// [`Llama::forward_int8_parts`]), rather than splitting each kernel's columns across the
+/// threads. At 16-32 rows on two threads the layers' products took 1-10% less time so (every
+/// thread reads all the weights, the second mostly from the shared cache), and a decode step
+/// does 1 join instead of about 150; at 8 rows (4 a thread) twice the weight traffic cost 40%.
+const PART_MIN_ROWS: usize = 8;
+/// Rows per thread up to which a step runs as parts: from 48 rows the split by columns keeps
+/// each tile's sums in registers over all blocks (prefill), and 24 rows a thread were 3% slower
+/// as parts.
+const PART_MAX_ROWS: usize = 20;
+
+/// How many parts a step of `seqs` runs as on `threads` threads: one per thread for
+/// [`PART_MIN_ROWS`] to [`PART_MAX_ROWS`] rows a thread (decode steps of a batch) when every
+/// sequence's new tokens take the fused attention, else 1.
+pub(super) fn parts_for(seqs: &[SeqInput<'_>], threads: usize) -> usize {
+    let rows: usize = seqs.iter().map(|s| s.tokens.len()).sum();
+    let fits = (PART_MIN_ROWS * threads..=PART_MAX_ROWS * threads).contains(&rows)
+        && seqs
+            .iter()
+            .all(|s| s.tokens.len() <= super::FUSED_ATTENTION_MAX_QUERIES);
+    if threads >= 2 && seqs.len() >= threads && fits {
+        threads
+    } else {
+        1
+    }
+}
+
+/// Ends of `parts` runs of consecutive sequences with about as many rows each (every run at
+/// least one sequence; `parts <= seqs.len()`): run `j` ends at the first sequence whose rows
+/// so far reach `j + 1` parts' share, or earlier where the runs after it need a sequence each.
+pub(super) fn part_bounds(seqs: &[SeqInput<'_>], parts: usize) -> Vec<usize> {
+    let rows: usize = seqs.iter().map(|s| s.tokens.len()).sum();
+    let mut ends = Vec::with_capacity(parts);
+    let (mut sum, mut start) = (0, 0);
+    for j in 0..parts {
+        let target = rows * (j + 1) / parts;
+        let last = seqs.len() - (parts - 1 - j);
+        let mut end = start + 1;
+        sum += seqs[start].tokens.len();
+        while end < last && sum < target {
+            sum += seqs[end].tokens.len();
+            end += 1;
+        }
+        if j + 1 == parts {
+            end = seqs.len();
+        }
+        ends.push(end);
+        start = end;
+    }
+    ends
+}
+
+fn poisoned() -> ModelError {
+    ModelError::Input("step buffers poisoned by an earlier panic".into())
 }
 
 /// The int8 copies a slice step needs, when every layer has them.
@@ -63,12 +121,29 @@ impl Llama {
     }
 
     /// [`Llama::forward`] on slices: logits `(B, V)` of each sequence's last new token, into
-    /// `logits` (resized; every element written).
+    /// `logits` (resized; every element written). Steps of a few rows per thread run as
+    /// [`parts_for`] parts side by side (see there); others split every kernel across the
+    /// threads.
     pub(super) fn forward_int8(
         &self,
         view: &Int8View<'_>,
         seqs: &mut [SeqInput<'_>],
         logits: &mut Vec<f32>,
+    ) -> Result<()> {
+        let parts = parts_for(seqs, pool_threads());
+        self.forward_int8_parts(view, seqs, logits, parts)
+    }
+
+    /// [`Self::forward_int8`] in `parts` parts of consecutive sequences with about as many rows
+    /// each, every part on its own thread through the whole model, its kernels inline. A row's
+    /// arithmetic does not depend on the rows beside it, so the logits are the same to the bit
+    /// whatever `parts`.
+    pub(super) fn forward_int8_parts(
+        &self,
+        view: &Int8View<'_>,
+        seqs: &mut [SeqInput<'_>],
+        logits: &mut Vec<f32>,
+        parts: usize,
     ) -> Result<()> {
         let mut ids = Vec::new();
         for s in seqs.iter_mut() {
@@ -79,6 +154,72 @@ impl Llama {
             ids.extend_from_slice(s.tokens);
         }
         let n = ids.len();
+        let e = self.cfg.hidden_size;
+        // Tensor operations stay on this thread, before any part starts.
+        let emb = self
+            .embed
+            .index_select(&Tensor::from_vec(ids, n, &self.device)?, 0)?
+            .flatten_all()?
+            .to_vec1::<f32>()?;
+        let norm = self.norm.flatten_all()?.to_vec1::<f32>()?;
+        let vocab = view.lm_head.dims().0;
+        // Only growth is zeroed; the LM head writes every element.
+        logits.resize(seqs.len() * vocab, 0.0);
+        let parts = parts.clamp(1, seqs.len().max(1));
+        if parts == 1 {
+            let mut guard = self.scratch.lock().map_err(|_| poisoned())?;
+            return self.forward_part(view, seqs, &emb, &norm, logits, &mut guard[0]);
+        }
+        let mut guard = self.scratch.lock().map_err(|_| poisoned())?;
+        if guard.len() < parts {
+            guard.resize_with(parts, Scratch::default);
+        }
+        // Cut the sequences, their embeddings and their logits into the parts.
+        let bounds = part_bounds(seqs, parts);
+        let mut work = Vec::with_capacity(parts);
+        let (mut seqs, mut emb, mut out) = (seqs, &emb[..], &mut logits[..]);
+        let mut scratch = guard.iter_mut();
+        let mut at = 0;
+        for end in bounds {
+            let rows: usize = seqs[..end - at].iter().map(|s| s.tokens.len()).sum();
+            let (s, s_rest) = std::mem::take(&mut seqs).split_at_mut(end - at);
+            let (x, x_rest) = emb.split_at(rows * e);
+            let (o, o_rest) = std::mem::take(&mut out).split_at_mut((end - at) * vocab);
+            (seqs, emb, out) = (s_rest, x_rest, o_rest);
+            work.push(Mutex::new(Some((s, x, o, scratch.next()))));
+            at = end;
+        }
+        let failed: Mutex<Option<ModelError>> = Mutex::new(None);
+        run_parts(work.len(), |t| {
+            let Some((seqs, emb, out, Some(sc))) = work[t].lock().ok().and_then(|mut w| w.take())
+            else {
+                return;
+            };
+            if let Err(e) = self.forward_part(view, seqs, emb, &norm, out, sc) {
+                if let Ok(mut f) = failed.lock() {
+                    f.get_or_insert(e);
+                }
+            }
+        });
+        match failed.into_inner() {
+            Ok(None) => Ok(()),
+            Ok(Some(e)) => Err(e),
+            Err(_) => Err(poisoned()),
+        }
+    }
+
+    /// The model on `seqs` (caches reserved) whose new tokens' embeddings are `emb`, the
+    /// logits of each sequence's last new token into `logits` (`B * V`).
+    fn forward_part(
+        &self,
+        view: &Int8View<'_>,
+        seqs: &mut [SeqInput<'_>],
+        emb: &[f32],
+        norm: &[f32],
+        logits: &mut [f32],
+        sc: &mut Scratch,
+    ) -> Result<()> {
+        let n: usize = seqs.iter().map(|s| s.tokens.len()).sum();
         let heads = Heads {
             h: self.cfg.num_attention_heads,
             hkv: self.cfg.num_key_value_heads,
@@ -90,18 +231,8 @@ impl Llama {
             self.cfg.intermediate_size,
         );
         let eps = self.cfg.rms_norm_eps as f32;
-        let mut guard = self
-            .scratch
-            .lock()
-            .map_err(|_| ModelError::Input("step buffers poisoned by an earlier panic".into()))?;
-        let sc = &mut *guard;
-        let emb = self
-            .embed
-            .index_select(&Tensor::from_vec(ids, n, &self.device)?, 0)?
-            .flatten_all()?
-            .to_vec1::<f32>()?;
         let x = take(&mut sc.x, n * e);
-        x.copy_from_slice(&emb);
+        x.copy_from_slice(emb);
         let (q, k, v) = (
             take(&mut sc.q, n * e),
             take(&mut sc.k, n * ekv),
@@ -168,12 +299,8 @@ impl Llama {
             off += s.tokens.len();
             last.extend_from_slice(&x[(off - 1) * e..off * e]);
         }
-        let norm = self.norm.flatten_all()?.to_vec1::<f32>()?;
         let mut hl = vec![0f32; b * e];
-        rms_norm_into(&last, &norm, eps, &mut hl);
-        let vocab = view.lm_head.dims().0;
-        // Only growth is zeroed; the matmul writes every element.
-        logits.resize(b * vocab, 0.0);
+        rms_norm_into(&last, norm, eps, &mut hl);
         view.lm_head.matmul(&hl, b, logits);
         clock.lap(Phase::LmHead);
         clock.log(n, b);
