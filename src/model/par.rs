@@ -68,7 +68,8 @@ fn on_pool_thread() -> bool {
             .is_some_and(|n| n.starts_with("candle-bp-"))
 }
 
-/// Threads of the pool, the calling one included.
+/// Threads a parallel call from this thread runs on: the pool's and this one, or only this
+/// one where its kernels run inline.
 pub(crate) fn pool_threads() -> usize {
     if on_pool_thread() {
         1

@@ -166,13 +166,12 @@ impl Llama {
         // Only growth is zeroed; the LM head writes every element.
         logits.resize(seqs.len() * vocab, 0.0);
         let parts = parts.clamp(1, seqs.len().max(1));
-        if parts == 1 {
-            let mut guard = self.scratch.lock().map_err(|_| poisoned())?;
-            return self.forward_part(view, seqs, &emb, &norm, logits, &mut guard[0]);
-        }
         let mut guard = self.scratch.lock().map_err(|_| poisoned())?;
         if guard.len() < parts {
             guard.resize_with(parts, Scratch::default);
+        }
+        if parts == 1 {
+            return self.forward_part(view, seqs, &emb, &norm, logits, &mut guard[0]);
         }
         // Cut the sequences, their embeddings and their logits into the parts.
         let bounds = part_bounds(seqs, parts);
