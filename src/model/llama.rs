@@ -939,7 +939,7 @@ mod tests {
     }
 
     /// Decode steps of 8 to 20 rows a thread run as one part per thread; prefill-sized steps,
-    /// too few rows or a single thread, whole. Parts cover the sequences in order with about
+    /// too few rows, a single thread or parts that would come out uneven, whole. Parts cover the sequences in order with about
     /// as many rows each.
     #[test]
     fn steps_of_a_few_rows_a_thread_run_as_parts_with_even_rows() -> Result<()> {
@@ -963,9 +963,22 @@ mod tests {
         let long = [2u32; 30];
         let mut mixed = inputs(&mut caches, 3, tok);
         mixed[0].tokens = &long;
-        // 32 rows, but 3 sequences of 30, 1 and 1: two parts, 30 rows and 2
-        assert_eq!(step::parts_for(&mixed, 2), 2);
+        // 32 rows, but 3 sequences of 30, 1 and 1: two parts would be 30 rows and 2
         assert_eq!(step::part_bounds(&mixed, 2), vec![1, 3]);
+        assert_eq!(step::parts_for(&mixed, 2), 1);
+        // 10 + 10 against 7 + 7: uneven
+        let (ten, seven) = ([3u32; 10], [3u32; 7]);
+        let mut close = inputs(&mut caches, 4, tok);
+        close[0].tokens = &ten;
+        close[1].tokens = &ten;
+        close[2].tokens = &seven;
+        close[3].tokens = &seven;
+        assert_eq!(step::part_bounds(&close, 2), vec![2, 4]);
+        assert_eq!(step::parts_for(&close, 2), 1);
+        close[0].tokens = &seven;
+        close[2].tokens = &ten;
+        // 7 + 10 against 10 + 7
+        assert_eq!(step::parts_for(&close, 2), 2);
         assert_eq!(
             step::part_bounds(&inputs(&mut caches, 17, tok), 2),
             vec![8, 17]

@@ -47,14 +47,34 @@ const PART_MAX_ROWS: usize = 20;
 
 /// How many parts a step of `seqs` runs as on `threads` threads: one per thread for
 /// [`PART_MIN_ROWS`] to [`PART_MAX_ROWS`] rows a thread (decode steps of a batch) when every
-/// sequence's new tokens take the fused attention, else 1.
+/// sequence's new tokens take the fused attention and the parts come out even (no part more
+/// than a quarter, or one row, above the smallest: a step waits for its largest part, where
+/// the column split shares every product evenly), else 1.
 pub(super) fn parts_for(seqs: &[SeqInput<'_>], threads: usize) -> usize {
     let rows: usize = seqs.iter().map(|s| s.tokens.len()).sum();
-    let fits = (PART_MIN_ROWS * threads..=PART_MAX_ROWS * threads).contains(&rows)
+    let fits = threads >= 2
+        && seqs.len() >= threads
+        && (PART_MIN_ROWS * threads..=PART_MAX_ROWS * threads).contains(&rows)
         && seqs
             .iter()
             .all(|s| s.tokens.len() <= super::FUSED_ATTENTION_MAX_QUERIES);
-    if threads >= 2 && seqs.len() >= threads && fits {
+    if !fits {
+        return 1;
+    }
+    let mut start = 0;
+    let sizes: Vec<usize> = part_bounds(seqs, threads)
+        .into_iter()
+        .map(|end| {
+            let rows = seqs[start..end].iter().map(|s| s.tokens.len()).sum();
+            start = end;
+            rows
+        })
+        .collect();
+    let (least, most) = (
+        sizes.iter().copied().min().unwrap_or(0),
+        sizes.iter().copied().max().unwrap_or(0),
+    );
+    if most <= least + (least / 4).max(1) {
         threads
     } else {
         1
