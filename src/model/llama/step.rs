@@ -182,62 +182,93 @@ impl Llama {
             .flatten_all()?
             .to_vec1::<f32>()?;
         let norm = self.norm.flatten_all()?.to_vec1::<f32>()?;
+        let b = seqs.len();
         let vocab = view.lm_head.dims().0;
-        // Only growth is zeroed; the LM head writes every element.
-        logits.resize(seqs.len() * vocab, 0.0);
-        let parts = parts.clamp(1, seqs.len().max(1));
+        let mut hl = vec![0f32; b * e];
+        let parts = parts.clamp(1, b.max(1));
         let mut guard = self.scratch.lock().map_err(|_| poisoned())?;
         if guard.len() < parts {
             guard.resize_with(parts, Scratch::default);
         }
-        if parts == 1 {
-            return self.forward_part(view, seqs, &emb, &norm, logits, &mut guard[0]);
-        }
-        // Cut the sequences, their embeddings and their logits into the parts.
-        let bounds = part_bounds(seqs, parts);
-        let mut work = Vec::with_capacity(parts);
-        let (mut seqs, mut emb, mut out) = (seqs, &emb[..], &mut logits[..]);
-        let mut scratch = guard.iter_mut();
+        let mut clock = if parts == 1 {
+            self.forward_part(view, seqs, &emb, &norm, &mut hl, &mut guard[0])?
+        } else {
+            self.run_as_parts(view, seqs, &emb, &norm, &mut hl, &mut guard[..parts])?
+        };
+        // One LM head over every sequence's row, its columns split across the threads: as
+        // parts, each thread read the whole head for its rows.
+        // Only growth is zeroed; the LM head writes every element.
+        logits.resize(b * vocab, 0.0);
+        view.lm_head.matmul(&hl, b, logits);
+        clock.lap(Phase::LmHead);
+        clock.log(n, b);
+        Ok(())
+    }
+
+    /// [`Self::forward_part`] on one part of `seqs` per buffer set of `scratch`, side by side;
+    /// returns the first part's clock (its phases, then the wait for the others).
+    fn run_as_parts(
+        &self,
+        view: &Int8View<'_>,
+        seqs: &mut [SeqInput<'_>],
+        emb: &[f32],
+        norm: &[f32],
+        hl: &mut [f32],
+        scratch: &mut [Scratch],
+    ) -> Result<PhaseClock> {
+        let e = self.cfg.hidden_size;
+        // Cut the sequences, their embeddings and their last rows into the parts.
+        let bounds = part_bounds(seqs, scratch.len());
+        let mut work = Vec::with_capacity(bounds.len());
+        let (mut seqs, mut emb, mut out) = (seqs, emb, hl);
+        let mut scratch = scratch.iter_mut();
         let mut at = 0;
         for end in bounds {
             let rows: usize = seqs[..end - at].iter().map(|s| s.tokens.len()).sum();
             let (s, s_rest) = std::mem::take(&mut seqs).split_at_mut(end - at);
             let (x, x_rest) = emb.split_at(rows * e);
-            let (o, o_rest) = std::mem::take(&mut out).split_at_mut((end - at) * vocab);
+            let (o, o_rest) = std::mem::take(&mut out).split_at_mut((end - at) * e);
             (seqs, emb, out) = (s_rest, x_rest, o_rest);
             work.push(Mutex::new(Some((s, x, o, scratch.next()))));
             at = end;
         }
-        let failed: Mutex<Option<ModelError>> = Mutex::new(None);
+        let done: Vec<Mutex<Option<Result<PhaseClock>>>> =
+            work.iter().map(|_| Mutex::new(None)).collect();
         run_parts(work.len(), |t| {
             let Some((seqs, emb, out, Some(sc))) = work[t].lock().ok().and_then(|mut w| w.take())
             else {
                 return;
             };
-            if let Err(e) = self.forward_part(view, seqs, emb, &norm, out, sc) {
-                if let Ok(mut f) = failed.lock() {
-                    f.get_or_insert(e);
-                }
+            let r = self.forward_part(view, seqs, emb, norm, out, sc);
+            if let Ok(mut d) = done[t].lock() {
+                *d = Some(r);
             }
         });
-        match failed.into_inner() {
-            Ok(None) => Ok(()),
-            Ok(Some(e)) => Err(e),
-            Err(_) => Err(poisoned()),
+        let mut first = None;
+        for d in done {
+            match d.into_inner().map_err(|_| poisoned())? {
+                Some(Ok(clock)) => {
+                    first.get_or_insert(clock);
+                }
+                Some(Err(e)) => return Err(e),
+                None => return Err(poisoned()),
+            }
         }
+        first.ok_or_else(poisoned)
     }
 
-    /// The model on `seqs` (caches reserved) whose new tokens' embeddings are `emb`, the
-    /// logits of each sequence's last new token into `logits` (`B * V`).
+    /// The layers on `seqs` (caches reserved) whose new tokens' embeddings are `emb`, and the
+    /// final norm of each sequence's last new row into `hl` (`B * E`); returns the clock of its
+    /// phases so far.
     fn forward_part(
         &self,
         view: &Int8View<'_>,
         seqs: &mut [SeqInput<'_>],
         emb: &[f32],
         norm: &[f32],
-        logits: &mut [f32],
+        hl: &mut [f32],
         sc: &mut Scratch,
-    ) -> Result<()> {
+    ) -> Result<PhaseClock> {
         let n: usize = seqs.iter().map(|s| s.tokens.len()).sum();
         let heads = Heads {
             h: self.cfg.num_attention_heads,
@@ -318,11 +349,7 @@ impl Llama {
             off += s.tokens.len();
             last.extend_from_slice(&x[(off - 1) * e..off * e]);
         }
-        let mut hl = vec![0f32; b * e];
-        rms_norm_into(&last, norm, eps, &mut hl);
-        view.lm_head.matmul(&hl, b, logits);
-        clock.lap(Phase::LmHead);
-        clock.log(n, b);
-        Ok(())
+        rms_norm_into(&last, norm, eps, hl);
+        Ok(clock)
     }
 }
