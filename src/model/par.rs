@@ -109,15 +109,14 @@ pub(crate) fn run_parts(parts: usize, f: impl Fn(usize) + Sync) {
 pub(crate) fn run_owned(n: usize, f: impl Fn(usize, Option<usize>) + Sync) {
     use std::sync::atomic::{AtomicBool, Ordering};
 
-    let pool = candle_core::utils::barrier_pool();
-    let threads = pool.n_workers() + 1;
-    if n < 2 || threads < 2 || on_pool_thread() {
+    let threads = pool_threads();
+    if n < 2 || threads < 2 {
         (0..n).for_each(|i| f(i, (i + 1 < n).then_some(i + 1)));
         return;
     }
     let taken: Vec<AtomicBool> = (0..n).map(|_| AtomicBool::new(false)).collect();
     let claim = |i: usize| !taken[i].swap(true, Ordering::Relaxed);
-    pool.execute(|t| {
+    candle_core::utils::barrier_pool().execute(|t| {
         let mut own = (t..n).step_by(threads).peekable();
         while let Some(i) = own.next() {
             if claim(i) {
@@ -144,9 +143,8 @@ pub(crate) fn run_two(
 ) {
     use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
-    let pool = candle_core::utils::barrier_pool();
-    let threads = pool.n_workers() + 1;
-    if work1 + work2 < PAR_MIN_WORK || threads < 2 || on_pool_thread() || n1 == 0 {
+    let threads = pool_threads();
+    if work1 + work2 < PAR_MIN_WORK || threads < 2 || n1 == 0 {
         run_split(n1, work1, first);
         run_split(n2, work2, second);
         return;
@@ -167,7 +165,7 @@ pub(crate) fn run_two(
             }
         }
     }
-    pool.execute(|_| {
+    candle_core::utils::barrier_pool().execute(|_| {
         {
             let _guard = Unwinding(&failed);
             loop {
